@@ -1,0 +1,22 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Porthole",
+    products: [
+        .executable(name: "porthole-controller", targets: ["Controller"]),
+        .executable(name: "porthole-agent", targets: ["Agent"]),
+        .executable(name: "make-ca", targets: ["MakeCA"]),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .target(name: "CTunnelShims", dependencies: ["COpenSSL"]),
+        .target(name: "Tunnel", dependencies: ["COpenSSL", "CNGHTTP2", "CTunnelShims"]),
+        .executableTarget(name: "Controller", dependencies: ["Tunnel"]),
+        .executableTarget(name: "Agent", dependencies: ["Tunnel"]),
+        .executableTarget(name: "MakeCA", dependencies: ["Tunnel"]),
+        .testTarget(name: "TunnelTests", dependencies: ["Tunnel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

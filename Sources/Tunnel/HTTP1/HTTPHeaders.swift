@@ -1,0 +1,116 @@
+import Foundation
+
+/// An ordered list of header fields that keeps duplicates and the sender's case.
+///
+/// Lookups ignore case, as HTTP field names do.
+package struct HTTPHeaders: Sendable, Equatable, Sequence {
+    /// The fields in the order they arrived.
+    package private(set) var fields: [(name: String, value: String)]
+
+    /// An empty list, or the given fields in order.
+    package init(_ fields: [(name: String, value: String)] = []) {
+        self.fields = fields
+    }
+
+    package static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
+        lhs.fields.elementsEqual(rhs.fields) { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    package func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        self.fields.makeIterator()
+    }
+
+    /// The number of fields.
+    package var count: Int { self.fields.count }
+
+    /// Appends a field, keeping any others of the same name.
+    package mutating func add(name: String, value: String) {
+        self.fields.append((name, value))
+    }
+
+    /// Replaces every field of this name with one.
+    package mutating func replaceOrAdd(name: String, value: String) {
+        self.remove(name: name)
+        self.fields.append((name, value))
+    }
+
+    /// Removes every field of this name.
+    package mutating func remove(name: String) {
+        self.fields.removeAll { $0.name.caseInsensitiveEquals(name) }
+    }
+
+    /// Removes every field whose name the predicate accepts.
+    package mutating func removeAll(where shouldRemove: (String) -> Bool) {
+        self.fields.removeAll { shouldRemove($0.name) }
+    }
+
+    /// The first value of this name.
+    package subscript(first name: String) -> String? {
+        self.fields.first { $0.name.caseInsensitiveEquals(name) }?.value
+    }
+
+    /// Every value of this name, in order.
+    package subscript(all name: String) -> [String] {
+        self.fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
+    }
+
+    /// Whether a field of this name exists.
+    package func contains(name: String) -> Bool {
+        self.fields.contains { $0.name.caseInsensitiveEquals(name) }
+    }
+
+    /// The comma-separated tokens of every field of this name, lowercased (`Connection: keep-alive, Upgrade`).
+    package func tokens(_ name: String) -> [String] {
+        self[all: name].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            .filter { !$0.isEmpty }
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive equality, as header names compare.
+    package func caseInsensitiveEquals(_ other: String) -> Bool {
+        let a = self.utf8
+        let b = other.utf8
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            let lx = (x >= 65 && x <= 90) ? x + 32 : x
+            let ly = (y >= 65 && y <= 90) ? y + 32 : y
+            if lx != ly { return false }
+        }
+        return true
+    }
+}
+
+/// The start line and headers of an HTTP request, independent of HTTP version.
+package struct HTTPRequestHead: Sendable, Equatable {
+    /// `GET`, `POST`, ...
+    package var method: String
+    /// The request target as sent: path and query (`/api/v1/pods?watch=1`).
+    package var target: String
+    /// `HTTP/1.1`, `HTTP/1.0`, or `HTTP/2`.
+    package var version: String
+    package var headers: HTTPHeaders
+
+    package init(method: String, target: String, version: String = "HTTP/1.1", headers: HTTPHeaders = HTTPHeaders()) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+    }
+}
+
+/// The status line and headers of an HTTP response.
+package struct HTTPResponseHead: Sendable, Equatable {
+    package var status: Int
+    package var reason: String
+    package var version: String
+    package var headers: HTTPHeaders
+
+    package init(status: Int, reason: String = "", version: String = "HTTP/1.1", headers: HTTPHeaders = HTTPHeaders()) {
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+    }
+}

@@ -1,0 +1,1 @@
+package let portholeVersion = "0.1.0"
