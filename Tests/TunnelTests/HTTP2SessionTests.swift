@@ -1,0 +1,121 @@
+import CNGHTTP2
+import Testing
+@testable import Tunnel
+
+/// Two sessions wired back to back in memory.
+private struct SessionPair {
+    let client: HTTP2Session
+    let server: HTTP2Session
+    var clientEvents: [HTTP2Event] = []
+    var serverEvents: [HTTP2Event] = []
+
+    init(settings: HTTP2Settings = HTTP2Settings()) throws {
+        self.client = try HTTP2Session(role: .client, settings: settings)
+        self.server = try HTTP2Session(role: .server, settings: settings)
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    mutating func pump() throws {
+        for _ in 0..<1000 {
+            var toServer = [UInt8]()
+            self.clientEvents += try self.client.send(into: &toServer)
+            var toClient = [UInt8]()
+            self.serverEvents += try self.server.send(into: &toClient)
+            if toServer.isEmpty && toClient.isEmpty { return }
+            self.serverEvents += try toServer.withUnsafeBytes { try self.server.receive($0) }
+            self.clientEvents += try toClient.withUnsafeBytes { try self.client.receive($0) }
+        }
+        Issue.record("pump did not settle")
+    }
+
+    static func bodyBytes(_ events: [HTTP2Event], stream: Int32) -> [UInt8] {
+        events.flatMap { event -> [UInt8] in
+            if case .data(stream, let bytes) = event { return bytes }
+            return []
+        }
+    }
+}
+
+@Suite struct HTTP2SessionTests {
+    private let requestHeaders = [
+        HTTPField(":method", "POST"), HTTPField(":scheme", "https"), HTTPField(":authority", "example"),
+        HTTPField(":path", "/echo?x=1"), HTTPField("x-test", "yes"),
+    ]
+
+    @Test func requestAndResponseWithBodiesBothWays() throws {
+        var pair = try SessionPair()
+        let stream = try pair.client.submitRequest(self.requestHeaders, hasBody: true)
+        pair.client.sendData(streamID: stream, Array("hello ".utf8))
+        pair.client.sendData(streamID: stream, Array("world".utf8))
+        pair.client.endStream(streamID: stream)
+        try pair.pump()
+
+        let request = pair.serverEvents.compactMap { event -> [HTTPField]? in
+            if case .headers(stream, let fields, false) = event { return fields }
+            return nil
+        }
+        #expect(request.first == self.requestHeaders)
+        #expect(SessionPair.bodyBytes(pair.serverEvents, stream: stream) == Array("hello world".utf8))
+        #expect(pair.serverEvents.contains(.endStream(streamID: stream)))
+        let drained = pair.clientEvents.reduce(0) { total, event in
+            if case .drained(stream, let count) = event { return total + count }
+            return total
+        }
+        #expect(drained == 11)
+
+        try pair.server.submitResponse(streamID: stream, [HTTPField(":status", "200")], hasBody: true)
+        pair.server.sendData(streamID: stream, Array("done".utf8))
+        pair.server.endStream(streamID: stream)
+        try pair.pump()
+        #expect(pair.clientEvents.contains(.headers(streamID: stream, headers: [HTTPField(":status", "200")],
+                                                    endStream: false)))
+        #expect(SessionPair.bodyBytes(pair.clientEvents, stream: stream) == Array("done".utf8))
+        #expect(pair.clientEvents.contains(.streamClosed(streamID: stream, errorCode: 0)))
+    }
+
+    @Test func unconsumedBytesStallOnlyTheirOwnStream() throws {
+        var settings = HTTP2Settings()
+        settings.streamWindow = 16_384
+        var pair = try SessionPair(settings: settings)
+        try pair.pump()  // settle SETTINGS first: before them the default 65,535-byte window applies
+        let stalled = try pair.client.submitRequest(self.requestHeaders, hasBody: true)
+        let other = try pair.client.submitRequest(self.requestHeaders, hasBody: true)
+        pair.client.sendData(streamID: stalled, [UInt8](repeating: 1, count: 100_000))
+        try pair.pump()
+        // The server never consumes `stalled`: only one window's worth arrives.
+        #expect(SessionPair.bodyBytes(pair.serverEvents, stream: stalled).count == 16_384)
+        #expect(pair.client.queuedByteCount(streamID: stalled) == 100_000 - 16_384)
+
+        pair.client.sendData(streamID: other, [UInt8](repeating: 2, count: 10_000))
+        pair.client.endStream(streamID: other)
+        try pair.pump()
+        #expect(SessionPair.bodyBytes(pair.serverEvents, stream: other).count == 10_000)
+
+        // Consuming reopens the window for the stalled stream.
+        pair.server.consume(streamID: stalled, count: 16_384)
+        try pair.pump()
+        #expect(SessionPair.bodyBytes(pair.serverEvents, stream: stalled).count == 32_768)
+    }
+
+    @Test func resetReachesThePeer() throws {
+        var pair = try SessionPair()
+        let stream = try pair.client.submitRequest(self.requestHeaders, hasBody: true)
+        try pair.pump()
+        pair.server.reset(streamID: stream)
+        try pair.pump()
+        #expect(pair.clientEvents.contains(.streamClosed(streamID: stream, errorCode: NGHTTP2_CANCEL.rawValue)))
+    }
+
+    @Test func pingComesBack() throws {
+        var pair = try SessionPair()
+        pair.client.ping(payload: 123_456_789)
+        try pair.pump()
+        #expect(pair.clientEvents.contains(.pingAcknowledged(sentAt: 123_456_789)))
+    }
+
+    @Test func garbageIsAProtocolError() throws {
+        let server = try HTTP2Session(role: .server)
+        let garbage = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(throws: HTTP2Error.self) { try garbage.withUnsafeBytes { try server.receive($0) } }
+    }
+}
