@@ -18,3 +18,5 @@ long CTunnelShims_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return SSL_MODE_AC
 long CTunnelShims_SSL_MODE_ENABLE_PARTIAL_WRITE(void) { return SSL_MODE_ENABLE_PARTIAL_WRITE; }
 long CTunnelShims_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *certificate) { return SSL_CTX_add_extra_chain_cert(ctx, certificate); }
 long CTunnelShims_BIO_set_mem_eof_return(BIO *bio, int value) { return BIO_set_mem_eof_return(bio, value); }
+int CTunnelShims_sk_GENERAL_NAME_push(STACK_OF(GENERAL_NAME) *names, GENERAL_NAME *name) { return sk_GENERAL_NAME_push(names, name); }
+long CTunnelShims_SSL_MODE_NO_AUTO_CHAIN(void) { return SSL_MODE_NO_AUTO_CHAIN; }

@@ -1,1 +1,33 @@
-print("controller")
+import Foundation
+import Tunnel
+
+signal(SIGPIPE, SIG_IGN)
+let summary = """
+    porthole-controller: accepts agent tunnels and routes users' requests to them by the identity in their \
+    certificate or service token.
+    """
+let configuration: ControllerConfiguration
+do {
+    configuration = try ControllerConfiguration.load(arguments: Array(CommandLine.arguments.dropFirst()))
+} catch ConfigurationError.helpRequested {
+    print(summary + "\n\n" + ControllerConfiguration.usage)
+    exit(0)
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n\n\(ControllerConfiguration.usage)\n".utf8))
+    exit(64)
+}
+Log.configure(level: LogLevel(name: configuration.logLevel) ?? .info, component: "controller")
+let controller: Controller
+do {
+    controller = try Controller(configuration: configuration)
+} catch {
+    Log.error("controller failed to start", ["error": "\(error)"])
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}
+controller.start()
+let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
+let received = await signals.next()
+Log.info("controller stopping", ["signal": "\(received)"])
+await controller.drain()
+exit(0)

@@ -1,0 +1,36 @@
+import Dispatch
+import Foundation
+import Tunnel
+
+/// porthole-agent: dials every configured controller and serves their streams against the configured services.
+@main
+struct AgentMain {
+    static func main() async {
+        signal(SIGPIPE, SIG_IGN)
+        let configuration: AgentConfiguration
+        do {
+            configuration = try AgentConfiguration.load(arguments: Array(CommandLine.arguments.dropFirst()))
+        } catch ConfigurationError.helpRequested {
+            print(Self.summary + "\n\n" + AgentConfiguration.usage)
+            exit(0)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n\n\(AgentConfiguration.usage)\n".utf8))
+            exit(64)
+        }
+        Log.configure(level: configuration.level, component: "agent")
+        do {
+            let agent = try Agent(configuration: configuration)
+            try agent.start()
+            await agent.waitForTermination()
+        } catch {
+            Log.error("agent failed to start", ["error": "\(error)"])
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static let summary = """
+        porthole-agent: keeps a tunnel open to each controller and forwards the requests that arrive on it to the
+        services listed in the services file, with the agent's own credentials.
+        """
+}

@@ -1,0 +1,300 @@
+import CNGHTTP2
+import Foundation
+import Tunnel
+
+/// One tunnel stream carried out against a backend over HTTP/1.1: request and response bodies stream through,
+/// an upgrade turns the stream into raw bytes both ways. Lives on the tunnel's queue, like the backend connection.
+final class BackendExchange {
+    private let streamID: Int32
+    private let tunnel: HTTP2Connection
+    private let service: BackendService
+    private let requestID: String
+    private let method: String
+    private let isUpgrade: Bool
+    private var backend: Connection?
+    private var parser = HTTP1Parser(kind: .response)
+    /// Request bytes waiting for the backend to connect.
+    private var pendingWrites: [[UInt8]] = []
+    private var isChunkedRequest = false
+    private var requestEnded = false
+    /// (bytes written to the backend, of which body bytes to acknowledge on the tunnel) in write order.
+    private var unflushed: [(written: Int, body: Int)] = []
+    private var flushCredit = 0
+    private var responseStarted = false
+    private var upgraded = false
+    private var finished = false
+    private var backendPaused = false
+    private var status: Int?
+    private let startedAt = Date()
+    private static let highWater = 256 * 1024
+
+    init(streamID: Int32, tunnel: HTTP2Connection, service: BackendService, headers: [HTTPField], endStream: Bool) {
+        self.streamID = streamID
+        self.tunnel = tunnel
+        self.service = service
+        var method = "GET"
+        var path = "/"
+        var requestID = "-"
+        var upgrade: String?
+        var forwarded = HTTPHeaders()
+        var hasLength = false
+        for field in headers {
+            switch field.name {
+            case ":method": method = field.value
+            case ":path": path = field.value
+            case ":authority", ":scheme", ":protocol": break
+            case TunnelProtocol.requestIDHeader: requestID = field.value
+            case TunnelProtocol.upgradeHeader: upgrade = field.value
+            case _ where field.name.hasPrefix("porthole-"): break
+            case _ where TunnelProtocol.isCredential(field.name) || TunnelProtocol.hopByHopHeaders.contains(field.name):
+                break
+            default:
+                if field.name == "content-length" { hasLength = true }
+                forwarded.add(name: field.name, value: field.value)
+            }
+        }
+        self.method = method
+        self.requestID = requestID
+        self.isUpgrade = upgrade != nil
+        self.requestEnded = endStream
+        forwarded.replaceOrAdd(name: "Host", value: service.port == 80 || service.port == 443
+                                   ? service.host : "\(service.host):\(service.port)")
+        if let upgrade {
+            forwarded.add(name: "Connection", value: "Upgrade")
+            forwarded.add(name: "Upgrade", value: upgrade)
+        } else {
+            forwarded.add(name: "Connection", value: "close")
+            if !endStream && !hasLength {
+                forwarded.add(name: "Transfer-Encoding", value: "chunked")
+                self.isChunkedRequest = true
+            }
+        }
+        self.headerSetupError = nil
+        do {
+            for (name, value) in try service.credentialHeaders() { forwarded.add(name: name, value: value) }
+        } catch {
+            self.headerSetupError = "service \(service.key): cannot read its credentials: \(error)"
+        }
+        self.parser.expectResponse(toMethod: method)
+        let head = HTTPRequestHead(method: method, target: service.basePath + path, headers: forwarded)
+        self.pendingWrites.append(HTTP1Serializer.requestHead(head))
+        self.unflushed.append((self.pendingWrites[0].count, 0))
+        if self.isChunkedRequest && endStream {
+            self.pendingWrites.append(HTTP1Serializer.lastChunk)
+            self.unflushed.append((HTTP1Serializer.lastChunk.count, 0))
+        }
+    }
+
+    private var headerSetupError: String?
+
+    /// Connects to the backend; failures answer the stream with 502.
+    func start() {
+        if let headerSetupError {
+            self.fail(status: 502, headerSetupError)
+            return
+        }
+        do {
+            guard let address = try SocketAddress.resolve(host: self.service.host, port: self.service.port).first else {
+                throw ConnectionError.io(IOError(errno: EHOSTUNREACH, call: "resolve"))
+            }
+            let connection = try Connection.connect(to: address, tls: self.service.tls,
+                                                    serverName: self.service.host, queue: self.tunnel.queue)
+            self.backend = connection
+            connection.start(delegate: self)
+        } catch {
+            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)")
+        }
+    }
+
+    private func fail(status: Int, _ message: String) {
+        guard !self.finished else { return }
+        Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
+                                                "error": message])
+        if self.responseStarted {
+            self.finished = true
+            self.tunnel.reset(streamID: self.streamID, errorCode: NGHTTP2_INTERNAL_ERROR.rawValue)
+        } else {
+            self.responseStarted = true
+            self.finished = true
+            self.tunnel.respond(streamID: self.streamID, headers: [
+                HTTPField(":status", "\(status)"), HTTPField("content-type", "application/json"),
+                HTTPField(TunnelProtocol.errorHeader, "1"),
+            ], hasBody: true)
+            self.tunnel.sendData(streamID: self.streamID, ErrorBody.json(message, requestID: self.requestID))
+            self.tunnel.endStream(streamID: self.streamID)
+        }
+        self.backend?.close()
+    }
+
+    private func writeToBackend(_ bytes: [UInt8], body: Int) {
+        self.unflushed.append((bytes.count, body))
+        if let backend = self.backend, backend.isActive {
+            backend.write(bytes)
+        } else {
+            self.pendingWrites.append(bytes)
+        }
+    }
+}
+
+extension BackendExchange: HTTP2StreamHandler {
+    func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {
+        // Trailers from the controller: ignored, but they may end the request.
+        if endStream { self.streamDidReceiveEnd() }
+    }
+
+    func streamDidReceiveData(_ bytes: [UInt8]) {
+        if self.isChunkedRequest && !self.upgraded {
+            bytes.withUnsafeBytes { self.writeToBackend(HTTP1Serializer.chunk($0), body: bytes.count) }
+        } else {
+            self.writeToBackend(bytes, body: bytes.count)
+        }
+    }
+
+    func streamDidReceiveEnd() {
+        guard !self.requestEnded else { return }
+        self.requestEnded = true
+        if self.upgraded {
+            self.backend?.shutdownOutput()
+        } else if self.isChunkedRequest {
+            self.writeToBackend(HTTP1Serializer.lastChunk, body: 0)
+        }
+    }
+
+    func streamDidDrain(_ count: Int) {
+        if self.backendPaused, self.tunnel.queuedByteCount(streamID: self.streamID) < Self.highWater / 2 {
+            self.backendPaused = false
+            self.backend?.resumeReading()
+        }
+    }
+
+    func streamDidClose(errorCode: UInt32) {
+        if errorCode != 0 && !self.finished {
+            Log.info("request cancelled by the controller", ["request": self.requestID, "service": self.service.key])
+        }
+        self.finished = true
+        self.backend?.close()
+    }
+}
+
+extension BackendExchange: ConnectionDelegate {
+    func connectionDidBecomeActive(_ connection: Connection) {
+        let writes = self.pendingWrites
+        self.pendingWrites = []
+        for bytes in writes { connection.write(bytes) }
+    }
+
+    func connection(_ connection: Connection, didReceive bytes: UnsafeRawBufferPointer) {
+        if self.upgraded {
+            self.forwardToTunnel(Array(bytes))
+            return
+        }
+        self.parser.feed(bytes)
+        self.drainParser()
+    }
+
+    private func drainParser() {
+        do {
+            while !self.finished, let event = try self.parser.next() {
+                switch event {
+                case .responseHead(let head):
+                    self.startResponse(head)
+                    if self.upgraded {
+                        let rest = self.parser.takeRemainingBytes()
+                        if !rest.isEmpty { self.forwardToTunnel(rest) }
+                        return
+                    }
+                case .body(let bytes):
+                    self.forwardToTunnel(bytes)
+                case .end:
+                    self.finished = true
+                    self.tunnel.endStream(streamID: self.streamID)
+                    self.logDone()
+                case .requestHead:
+                    break
+                }
+            }
+        } catch {
+            self.fail(status: 502, "service \(self.service.key) sent a malformed response: \(error)")
+        }
+    }
+
+    private func startResponse(_ head: HTTPResponseHead) {
+        if head.status >= 100 && head.status < 200 && head.status != 101 { return }
+        self.responseStarted = true
+        var fields = [HTTPField(":status", head.status == 101 ? "200" : "\(head.status)")]
+        if head.status == 101 {
+            self.upgraded = true
+            fields.append(HTTPField(TunnelProtocol.statusHeader, "101"))
+        }
+        fields += TunnelProtocol.forwardableHeaders(head.headers)
+        let noBody = self.method == "HEAD" || head.status == 204 || head.status == 304
+        self.tunnel.respond(streamID: self.streamID, headers: fields, hasBody: !noBody)
+        if noBody {
+            self.finished = true
+            self.logDone(status: head.status)
+        }
+        self.status = head.status
+    }
+
+    private func forwardToTunnel(_ bytes: [UInt8]) {
+        self.tunnel.sendData(streamID: self.streamID, bytes)
+        if !self.backendPaused, self.tunnel.queuedByteCount(streamID: self.streamID) > Self.highWater {
+            self.backendPaused = true
+            self.backend?.pauseReading()
+        }
+    }
+
+    func connectionDidReceiveEOF(_ connection: Connection) {
+        if self.upgraded {
+            self.tunnel.endStream(streamID: self.streamID)
+            if self.requestEnded { connection.close() }
+            return
+        }
+        do {
+            if let event = try self.parser.finish(), case .end = event, !self.finished {
+                self.finished = true
+                self.tunnel.endStream(streamID: self.streamID)
+                self.logDone()
+            }
+        } catch {
+            self.fail(status: 502, "service \(self.service.key) closed the connection mid-response: \(error)")
+        }
+        if !self.finished {
+            self.fail(status: 502, "service \(self.service.key) closed the connection without a response")
+        }
+        connection.close()
+    }
+
+    func connection(_ connection: Connection, didFlush count: Int) {
+        self.flushCredit += count
+        var acknowledged = 0
+        while let first = self.unflushed.first, first.written <= self.flushCredit {
+            self.flushCredit -= first.written
+            acknowledged += first.body
+            self.unflushed.removeFirst()
+        }
+        if acknowledged > 0 { self.tunnel.consume(streamID: self.streamID, count: acknowledged) }
+    }
+
+    func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
+        if let error, !self.finished {
+            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)")
+        } else if self.upgraded && !self.finished {
+            self.finished = true
+            self.tunnel.endStream(streamID: self.streamID)
+        }
+        // Body bytes the backend never took still hold tunnel window: give it back.
+        let unacknowledged = self.unflushed.reduce(0) { $0 + $1.body }
+        if unacknowledged > 0 { self.tunnel.consume(streamID: self.streamID, count: unacknowledged) }
+        self.unflushed = []
+        self.backend = nil
+    }
+
+    private func logDone(status: Int? = nil) {
+        Log.info("request done", [
+            "request": self.requestID, "service": self.service.key, "method": self.method,
+            "status": "\(status ?? self.status ?? 0)",
+            "ms": String(format: "%.1f", Date().timeIntervalSince(self.startedAt) * 1000),
+        ])
+    }
+}

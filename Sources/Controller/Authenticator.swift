@@ -1,0 +1,69 @@
+import Foundation
+import Tunnel
+
+/// Where a user request goes and on whose behalf.
+struct Route: Sendable, Equatable {
+    var agent: String
+    var serviceType: String
+    var serviceName: String
+    /// The human or tool behind the request, for audit: certificate CN or token subject.
+    var user: String
+
+    var serviceKey: String { "\(self.serviceType)/\(self.serviceName)" }
+}
+
+/// A refusal the user can act on: an HTTP status and a reason.
+struct Refusal: Error, Sendable, Equatable {
+    var status: Int
+    var reason: String
+    /// Short label for metrics.
+    var label: String
+}
+
+/// Decides who a service-listener request comes from and where it may go: a bearer service token first, else the
+/// client certificate's endpoint identity.
+struct Authenticator: Sendable {
+    let trustDomain: String
+    let tokenVerifier: Certificate
+    static let tokenAudience = "porthole-service"
+
+    func authenticate(authorization: String?, peerCertificate: Certificate?) -> Result<Route, Refusal> {
+        if let authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                return .failure(Refusal(status: 401, reason: "unsupported Authorization scheme: use Bearer <token>",
+                                        label: "scheme"))
+            }
+            do {
+                let claims = try ServiceToken.verify(String(parts[1]).trimmingCharacters(in: .whitespaces),
+                                                     certificate: self.tokenVerifier, audience: Self.tokenAudience)
+                return .success(Route(agent: claims.agent, serviceType: claims.type, serviceName: claims.service,
+                                      user: claims.sub))
+            } catch let error as ServiceTokenError {
+                return .failure(Refusal(status: 401, reason: "invalid service token: \(error)", label: "token"))
+            } catch {
+                return .failure(Refusal(status: 401, reason: "invalid service token", label: "token"))
+            }
+        }
+        guard let certificate = peerCertificate else {
+            return .failure(Refusal(status: 401,
+                                    reason: "no credentials: present a client certificate or a bearer service token",
+                                    label: "none"))
+        }
+        let user = certificate.commonName ?? "unknown"
+        switch EndpointIdentity.from(certificate: certificate, trustDomain: self.trustDomain) {
+        case .kubernetes(let agent, let service):
+            return .success(Route(agent: agent, serviceType: "kubernetes", serviceName: service, user: user))
+        case .service(let type, let agent, let service):
+            return .success(Route(agent: agent, serviceType: type, serviceName: service, user: user))
+        case .some(let identity):
+            return .failure(Refusal(
+                status: 403,
+                reason: "a certificate for \(identity.kind) identity \(identity) may not be used on the service listener",
+                label: "wrong_identity"))
+        case .none:
+            return .failure(Refusal(status: 403, reason: "the client certificate carries no Porthole identity",
+                                    label: "no_identity"))
+        }
+    }
+}

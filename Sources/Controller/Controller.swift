@@ -1,0 +1,147 @@
+import Dispatch
+import Foundation
+import Tunnel
+
+/// The controller process: four listeners around one context.
+final class Controller: Sendable {
+    let context: ControllerContext
+    private let listeners: [Listener]
+    private let controlAPI: ControlAPI
+    private let metricsEndpoint: MetricsEndpoint
+    /// True once every listener accepts.
+    private let readiness: Readiness
+
+    init(configuration: ControllerConfiguration) throws {
+        // Bind first: with port 0 the service URL in issued kubeconfigs needs the port the kernel chose.
+        let listeners = [
+            try Listener(name: "agent", host: configuration.agentListen.host, port: configuration.agentListen.port),
+            try Listener(name: "service", host: configuration.serviceListen.host,
+                         port: configuration.serviceListen.port),
+            try Listener(name: "control", host: configuration.controlListen.host,
+                         port: configuration.controlListen.port),
+            try Listener(name: "metrics", host: configuration.metricsListen.host,
+                         port: configuration.metricsListen.port),
+        ]
+        self.listeners = listeners
+        let registry = MetricsRegistry()
+        let metrics = ControllerMetrics(registry: registry)
+        let serviceURL = configuration.serviceURL
+            ?? "https://\(Self.urlHost(configuration.serverNames.first ?? "localhost")):\(listeners[1].address.port)"
+        let context = try ControllerContext(configuration: configuration, metrics: metrics, serviceURL: serviceURL)
+        self.context = context
+        self.controlAPI = ControlAPI(authority: context.authority, trustDomain: configuration.trustDomain,
+                                     serviceURL: serviceURL, registry: context.registry, configuration: configuration,
+                                     metrics: metrics)
+        let readiness = Readiness()
+        self.readiness = readiness
+        self.metricsEndpoint = MetricsEndpoint(registry: registry, isReady: { readiness.isReady })
+        metrics.observe(registry: context.registry)
+    }
+
+    static func urlHost(_ name: String) -> String {
+        name.contains(":") ? "[\(name)]" : name
+    }
+
+    func start() {
+        let context = self.context
+        let controlAPI = self.controlAPI
+        let metricsEndpoint = self.metricsEndpoint
+        for listener in self.listeners {
+            switch listener.name {
+            case "agent":
+                listener.start { fd, queue in Self.acceptAgent(fd: fd, queue: queue, context: context) }
+            case "service":
+                listener.start { fd, queue in Self.acceptUser(fd: fd, queue: queue, context: context) }
+            case "control":
+                listener.start { fd, queue in
+                    Self.acceptSimple(fd: fd, queue: queue, tls: context.controlTLS, listener: "control",
+                                      handler: controlAPI.handle)
+                }
+            default:
+                listener.start { fd, queue in
+                    Self.acceptSimple(fd: fd, queue: queue, tls: nil, listener: "metrics",
+                                      handler: metricsEndpoint.handle)
+                }
+            }
+            Log.info("listening", ["listener": listener.name, "address": "\(listener.address)"])
+        }
+        self.readiness.set(true)
+        Log.info("controller started", ["instance": self.context.instanceID, "serviceURL": self.context.serviceURL,
+                                        "version": portholeVersion])
+    }
+
+    /// Stops accepting, sends GOAWAY on every tunnel, waits for streams up to the drain timeout.
+    func drain() async {
+        self.readiness.set(false)
+        for listener in self.listeners where listener.name != "metrics" { listener.stop() }
+        let sessions = self.context.registry.allSessions
+        for session in sessions { session.drain() }
+        let deadline = Date().addingTimeInterval(self.context.configuration.drainTimeoutSeconds)
+        while Date() < deadline, self.context.registry.activeStreamCount > 0 {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        Log.info("controller drained", ["streamsLeft": "\(self.context.registry.activeStreamCount)"])
+    }
+
+    private static func acceptAgent(fd: Int32, queue: DispatchQueue, context: ControllerContext) {
+        do {
+            let connection = try Connection.accepted(fd: fd, tls: context.agentTLS, queue: queue)
+            connection.start(delegate: HandshakeWaiter(listener: "agent") { connection in
+                let certificate = connection.tls?.peerCertificate
+                let identity = certificate.flatMap {
+                    EndpointIdentity.from(certificate: $0, trustDomain: context.configuration.trustDomain)
+                }
+                guard case .agent(let name)? = identity else {
+                    Log.warning("agent listener refused a certificate that is not an agent's", [
+                        "peer": connection.peerAddress.map { "\($0)" } ?? "?",
+                        "identity": identity.map { "\($0)" } ?? "none",
+                    ])
+                    connection.close(error: .protocolViolation("not an agent identity"))
+                    return
+                }
+                do {
+                    let session = try TunnelSession(agentName: name, connection: connection, context: context)
+                    session.start()
+                } catch {
+                    Log.error("starting a tunnel session failed", ["agent": name, "error": "\(error)"])
+                    connection.close()
+                }
+            })
+        } catch {
+            close(fd)
+            Log.error("accepting an agent failed", ["error": "\(error)"])
+        }
+    }
+
+    private static func acceptUser(fd: Int32, queue: DispatchQueue, context: ControllerContext) {
+        do {
+            let connection = try Connection.accepted(fd: fd, tls: context.serviceTLS, queue: queue)
+            connection.start(delegate: HandshakeWaiter(listener: "service") { connection in
+                if connection.tls?.negotiatedALPN == "h2" {
+                    do {
+                        try UserHTTP2Connection(connection: connection, context: context).start()
+                    } catch {
+                        Log.error("starting an HTTP/2 session failed", ["error": "\(error)"])
+                        connection.close()
+                    }
+                } else {
+                    UserHTTP1Connection(connection: connection, context: context).start()
+                }
+            })
+        } catch {
+            close(fd)
+            Log.error("accepting a user failed", ["error": "\(error)"])
+        }
+    }
+
+    private static func acceptSimple(fd: Int32, queue: DispatchQueue, tls: TLSContext?, listener: String,
+                                     handler: @escaping @Sendable (SimpleRequest) -> SimpleResponse) {
+        do {
+            let connection = try Connection.accepted(fd: fd, tls: tls, queue: queue)
+            SimpleHTTPServer.serve(connection: connection, listener: listener, handler: handler)
+        } catch {
+            close(fd)
+            Log.error("accepting a connection failed", ["listener": listener, "error": "\(error)"])
+        }
+    }
+}

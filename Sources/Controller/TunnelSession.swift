@@ -1,0 +1,202 @@
+import CNGHTTP2
+import Dispatch
+import Foundation
+import Synchronization
+import Tunnel
+
+/// The controller's end of one agent tunnel: HTTP/2 client over the agent's mTLS connection.
+final class TunnelSession {
+    let id = RandomID.make(bytes: 6)
+    let agentName: String
+    let address: String
+    let connectedSince = Date()
+    let queue: DispatchQueue
+    private let context: ControllerContext
+    /// The HTTP/2 connection; nil once closed. Tunnel-queue state.
+    private(set) var connection: HTTP2Connection?
+    private let counters = Mutex((activeStreams: 0, isDraining: false, hello: AgentHello(
+        name: "", protocolVersion: 0, agentVersion: "", annotations: [:], services: [])))
+    private var isRegistered = false
+
+    var activeStreams: Int { self.counters.withLock { $0.activeStreams } }
+    var isDraining: Bool { self.counters.withLock { $0.isDraining } }
+    var hello: AgentHello { self.counters.withLock { $0.hello } }
+
+    init(agentName: String, connection: Connection, context: ControllerContext) throws {
+        self.agentName = agentName
+        self.address = connection.peerAddress.map { "\($0)" } ?? "?"
+        self.queue = connection.queue
+        self.context = context
+        var settings = HTTP2Settings()
+        settings.streamWindow = Int32(context.configuration.streamWindowBytes)
+        settings.validateHTTPMessaging = false
+        self.connection = try HTTP2Connection(
+            connection: connection, role: .client, settings: settings,
+            ping: PingPolicy(interval: context.configuration.pingIntervalSeconds,
+                             timeout: context.configuration.pingTimeoutSeconds))
+    }
+
+    func start() {
+        self.connection?.start(delegate: self)
+    }
+
+    /// Whether the agent advertised this service.
+    func offers(type: String, name: String) -> Bool {
+        self.hello.services.contains { $0.type == type && $0.name == name }
+    }
+
+    /// Opens a stream for a user request; events reach `delegate` on `delegateQueue`.
+    func openStream(headers: [HTTPField], hasBody: Bool, delegate: TunnelStreamDelegate,
+                    delegateQueue: DispatchQueue) -> TunnelStream {
+        let stream = TunnelStream(session: self, delegate: delegate, delegateQueue: delegateQueue)
+        self.counters.withLock { $0.activeStreams += 1 }
+        self.queue.async {
+            guard let connection = self.connection else {
+                stream.refuse()
+                return
+            }
+            do {
+                stream.opened(streamID: try connection.openStream(headers: headers, hasBody: hasBody, handler: stream))
+            } catch {
+                Log.warning("opening a tunnel stream failed", ["agent": self.agentName, "error": "\(error)"])
+                stream.refuse()
+            }
+        }
+        return stream
+    }
+
+    func streamFinished() {
+        self.counters.withLock { $0.activeStreams -= 1 }
+    }
+
+    func countBytes(toAgent count: Int) {
+        self.context.metrics.bytes(toAgent: count)
+    }
+
+    func countBytes(fromAgent count: Int) {
+        self.context.metrics.bytes(fromAgent: count)
+    }
+
+    /// Sends GOAWAY: no new streams here; streams in flight finish.
+    func drain() {
+        self.counters.withLock { $0.isDraining = true }
+        self.queue.async { self.connection?.goAway() }
+    }
+
+    private func sendHello(on connection: HTTP2Connection) {
+        let collector = HelloCollector { [weak self] result in self?.helloFinished(result) }
+        do {
+            _ = try connection.openStream(headers: [
+                HTTPField(":method", "GET"), HTTPField(":scheme", "https"), HTTPField(":authority", "porthole"),
+                HTTPField(":path", TunnelProtocol.helloPath),
+                HTTPField(TunnelProtocol.instanceHeader, self.context.instanceID),
+            ], hasBody: false, handler: collector)
+            collector.connection = connection
+        } catch {
+            connection.close(error: .protocolViolation("hello: \(error)"))
+        }
+    }
+
+    private func helloFinished(_ result: Result<AgentHello, ConnectionError>) {
+        guard let connection = self.connection else { return }
+        switch result {
+        case .failure(let error):
+            Log.warning("agent refused: hello failed", ["agent": self.agentName, "peer": self.address,
+                                                        "error": "\(error)"])
+            connection.close(error: error)
+        case .success(let hello) where hello.name != self.agentName:
+            Log.warning("agent refused: its hello names another agent than its certificate", [
+                "agent": self.agentName, "helloName": hello.name, "peer": self.address,
+            ])
+            connection.close(error: .protocolViolation("hello name mismatch"))
+        case .success(let hello):
+            self.counters.withLock { $0.hello = hello }
+            self.isRegistered = true
+            self.context.registry.register(self)
+            Log.info("agent connected", [
+                "agent": self.agentName, "session": self.id, "peer": self.address,
+                "services": hello.services.map { "\($0.type)/\($0.name)" }.joined(separator: ","),
+                "agentVersion": hello.agentVersion,
+            ])
+        }
+    }
+}
+
+extension TunnelSession: HTTP2ConnectionDelegate {
+    func http2ConnectionDidBecomeActive(_ connection: HTTP2Connection) {
+        self.sendHello(on: connection)
+    }
+
+    func http2Connection(_ connection: HTTP2Connection, didOpenStream streamID: Int32, headers: [HTTPField],
+                         endStream: Bool) -> HTTP2StreamHandler? {
+        nil
+    }
+
+    func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval) {
+        self.context.metrics.pingRTT(roundTrip)
+    }
+
+    func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32) {
+        self.counters.withLock { $0.isDraining = true }
+        Log.info("agent is draining its tunnel", ["agent": self.agentName, "session": self.id])
+    }
+
+    func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?) {
+        self.connection = nil
+        if self.isRegistered {
+            self.context.registry.unregister(self)
+            Log.info("agent disconnected", ["agent": self.agentName, "session": self.id,
+                                            "error": error.map { "\($0)" } ?? "none"])
+        }
+    }
+}
+
+// Mutable state is confined to `queue`, except the counters behind their mutex.
+extension TunnelSession: @unchecked Sendable {}
+
+/// Collects the hello response body.
+private final class HelloCollector: HTTP2StreamHandler {
+    weak var connection: HTTP2Connection?
+    private var body: [UInt8] = []
+    private var status = ""
+    private let completion: (Result<AgentHello, ConnectionError>) -> Void
+    private var isDone = false
+
+    init(completion: @escaping (Result<AgentHello, ConnectionError>) -> Void) {
+        self.completion = completion
+    }
+
+    func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {
+        self.status = headers.first { $0.name == ":status" }?.value ?? ""
+        if endStream { self.streamDidReceiveEnd() }
+    }
+
+    func streamDidReceiveData(_ bytes: [UInt8]) {
+        self.body += bytes
+        if self.body.count > 1 << 20 { self.finish(.failure(.protocolViolation("hello larger than 1 MiB"))) }
+    }
+
+    func streamDidReceiveEnd() {
+        guard self.status == "200" else {
+            self.finish(.failure(.protocolViolation("hello answered with status \(self.status)")))
+            return
+        }
+        do {
+            self.finish(.success(try JSONDecoder().decode(AgentHello.self, from: Data(self.body))))
+        } catch {
+            self.finish(.failure(.protocolViolation("hello is not valid JSON: \(error)")))
+        }
+    }
+
+    func streamDidDrain(_ count: Int) {}
+
+    func streamDidClose(errorCode: UInt32) {
+        self.finish(.failure(.protocolViolation("hello stream closed (code \(errorCode))")))
+    }
+
+    private func finish(_ result: Result<AgentHello, ConnectionError>) {
+        guard !self.isDone else { return }
+        self.isDone = true
+        self.completion(result)
+    }
+}

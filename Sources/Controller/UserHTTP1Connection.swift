@@ -1,0 +1,350 @@
+import CNGHTTP2
+import Dispatch
+import Foundation
+import Tunnel
+
+/// A user's HTTP/1.1 connection on the service listener: one request at a time, each carried over a tunnel
+/// stream; an upgrade (WebSocket, SPDY) turns the connection into raw bytes both ways.
+final class UserHTTP1Connection {
+    private let connection: Connection
+    private let context: ControllerContext
+    private var parser: HTTP1Parser
+    private var stream: TunnelStream?
+    private var exchange: Exchange?
+    private var isReadingPausedForBackpressure = false
+    /// Bytes given to the stream and not yet drained to the tunnel.
+    private var requestBytesInFlight = 0
+    private static let highWater = 512 * 1024
+
+    /// The request in progress.
+    private struct Exchange {
+        var requestID: String
+        var route: Route
+        var method: String
+        var upgrade: String?
+        var keepAlive: Bool
+        var started = Date()
+        var requestEnded = false
+        var responseStarted = false
+        var responseEnded = false
+        var upgraded = false
+        var chunkedResponse = false
+        /// Body bytes still due by the response's Content-Length; at 0 the user has it all.
+        var responseBytesDue: Int?
+        var status = 0
+        /// (bytes written to the socket, of which response body bytes to acknowledge on the tunnel), in order.
+        var unflushed: [(written: Int, body: Int)] = []
+        var flushCredit = 0
+    }
+
+    init(connection: Connection, context: ControllerContext) {
+        self.connection = connection
+        self.context = context
+        self.parser = HTTP1Parser(kind: .request, maxHeaderBytes: context.configuration.maxHeaderBytes)
+    }
+
+    /// Takes over an active connection (TLS done, ALPN chose HTTP/1.1).
+    func start() {
+        self.connection.delegate = self
+    }
+
+    private var peer: String { self.connection.peerAddress.map { "\($0)" } ?? "?" }
+
+    // MARK: Requests
+
+    private func processInput() {
+        do {
+            while self.exchange == nil || !(self.exchange!.requestEnded) {
+                guard let event = try self.parser.next() else { return }
+                switch event {
+                case .requestHead(let head):
+                    self.begin(head)
+                    if self.exchange?.upgrade != nil {
+                        // Everything after the head belongs to the upgraded protocol.
+                        let rest = self.parser.takeRemainingBytes()
+                        if !rest.isEmpty { self.sendRequestBytes(rest) }
+                        return
+                    }
+                case .body(let bytes):
+                    self.sendRequestBytes(bytes)
+                case .end:
+                    if var exchange = self.exchange {
+                        exchange.requestEnded = true
+                        self.exchange = exchange
+                        self.stream?.end()
+                    }
+                case .responseHead:
+                    break
+                }
+            }
+        } catch {
+            self.context.metrics.authFailure(reason: "malformed_request")
+            Log.warning("malformed HTTP/1.1 request", ["peer": self.peer, "error": "\(error)"])
+            self.respondLocally(status: 400, message: "malformed request: \(error)", close: true)
+        }
+    }
+
+    private func begin(_ head: HTTPRequestHead) {
+        let requestID = RandomID.make()
+        let upgradeRequested = self.parser.isSwitchingProtocols ? head.headers[first: "upgrade"] : nil
+        var exchange = Exchange(
+            requestID: requestID,
+            route: Route(agent: "-", serviceType: "-", serviceName: "-", user: "-"),
+            method: head.method, upgrade: upgradeRequested, keepAlive: self.parser.keepAlive && upgradeRequested == nil)
+        let hasBody = upgradeRequested != nil || head.headers.contains(name: "transfer-encoding")
+            || (Int(head.headers[first: "content-length"] ?? "0") ?? 0) > 0
+        exchange.requestEnded = false
+        self.exchange = exchange
+        if head.method == "CONNECT" {
+            Log.warning("CONNECT refused", ["peer": self.peer, "request": requestID])
+            self.respondLocally(status: 405, message: "CONNECT is not supported: Porthole is not a forward proxy",
+                                close: true)
+            return
+        }
+
+        let outcome = self.context.authenticator.authenticate(
+            authorization: head.headers[first: "authorization"], peerCertificate: self.connection.tls?.peerCertificate)
+        let route: Route
+        switch outcome {
+        case .failure(let refusal):
+            self.context.metrics.authFailure(reason: refusal.label)
+            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "\(refusal.status)",
+                                            "reason": refusal.reason])
+            self.respondLocally(status: refusal.status, message: refusal.reason, close: hasBody)
+            return
+        case .success(let found):
+            route = found
+        }
+        self.exchange?.route = route
+        guard let session = self.context.registry.leastBusySession(of: route.agent) else {
+            self.refuse(status: 503, "agent \(route.agent) is not connected", close: hasBody)
+            return
+        }
+        guard session.offers(type: route.serviceType, name: route.serviceName) else {
+            self.refuse(status: 404, "agent \(route.agent) has no service \(route.serviceKey)", close: hasBody)
+            return
+        }
+        var fields = [
+            HTTPField(":method", head.method), HTTPField(":scheme", "https"),
+            HTTPField(":authority", head.headers[first: "host"] ?? "porthole"), HTTPField(":path", head.target),
+        ]
+        fields += TunnelProtocol.forwardableHeaders(head.headers)
+        fields.append(HTTPField(TunnelProtocol.serviceHeader, route.serviceKey))
+        fields.append(HTTPField(TunnelProtocol.requestIDHeader, requestID))
+        fields.append(HTTPField(TunnelProtocol.userHeader, route.user))
+        if let upgradeRequested { fields.append(HTTPField(TunnelProtocol.upgradeHeader, upgradeRequested)) }
+        Log.debug("request routed", ["request": requestID, "agent": route.agent, "service": route.serviceKey,
+                                     "user": route.user, "method": head.method, "session": session.id])
+        self.stream = session.openStream(headers: fields, hasBody: hasBody, delegate: self,
+                                         delegateQueue: self.connection.queue)
+        if !hasBody { self.exchange?.requestEnded = true }
+    }
+
+    private func refuse(status: Int, _ message: String, close: Bool) {
+        guard let exchange = self.exchange else { return }
+        Log.warning("request refused", ["request": exchange.requestID, "agent": exchange.route.agent,
+                                        "service": exchange.route.serviceKey, "user": exchange.route.user,
+                                        "status": "\(status)", "reason": message])
+        self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
+                                             code: status, seconds: Date().timeIntervalSince(exchange.started))
+        self.respondLocally(status: status, message: message, close: close)
+    }
+
+    /// Answers from the controller itself with a JSON error.
+    private func respondLocally(status: Int, message: String, close: Bool) {
+        let body = ErrorBody.json(message, requestID: self.exchange?.requestID)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: "\(body.count)")
+        let mustClose = close || !(self.exchange?.keepAlive ?? false)
+        if mustClose { headers.add(name: "Connection", value: "close") }
+        self.connection.write(HTTP1Serializer.responseHead(HTTPResponseHead(status: status, headers: headers)))
+        self.connection.write(body)
+        self.exchange = nil
+        self.stream = nil
+        if mustClose {
+            self.connection.pauseReading()
+            self.connection.closeAfterFlush()
+        } else {
+            self.processInput()
+        }
+    }
+
+    private func sendRequestBytes(_ bytes: [UInt8]) {
+        guard let stream = self.stream, !bytes.isEmpty else { return }
+        stream.send(bytes)
+        self.requestBytesInFlight += bytes.count
+        if self.requestBytesInFlight > Self.highWater, !self.isReadingPausedForBackpressure {
+            self.isReadingPausedForBackpressure = true
+            self.context.metrics.flowBlockedStarted()
+            self.connection.pauseReading()
+        }
+    }
+
+    private func finishExchange() {
+        guard let exchange = self.exchange else { return }
+        self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
+                                             code: exchange.status, seconds: Date().timeIntervalSince(exchange.started))
+        Log.info("request done", [
+            "request": exchange.requestID, "agent": exchange.route.agent, "service": exchange.route.serviceKey,
+            "user": exchange.route.user, "method": exchange.method, "status": "\(exchange.status)",
+            "ms": String(format: "%.1f", Date().timeIntervalSince(exchange.started) * 1000),
+        ])
+        self.exchange = nil
+        self.stream = nil
+        self.requestBytesInFlight = 0
+        if exchange.keepAlive && exchange.requestEnded {
+            self.resumeReadingIfPaused()
+            self.processInput()
+        } else {
+            self.connection.closeAfterFlush()
+        }
+    }
+
+    private func resumeReadingIfPaused() {
+        if self.isReadingPausedForBackpressure {
+            self.isReadingPausedForBackpressure = false
+            self.context.metrics.flowBlockedEnded()
+            self.connection.resumeReading()
+        }
+    }
+
+    private func write(_ bytes: [UInt8], body: Int) {
+        self.exchange?.unflushed.append((bytes.count, body))
+        self.connection.write(bytes)
+    }
+}
+
+extension UserHTTP1Connection: ConnectionDelegate {
+    func connectionDidBecomeActive(_ connection: Connection) {}
+
+    func connection(_ connection: Connection, didReceive bytes: UnsafeRawBufferPointer) {
+        if let exchange = self.exchange, exchange.upgrade != nil {
+            self.sendRequestBytes(Array(bytes))
+            return
+        }
+        self.parser.feed(bytes)
+        if self.parser.bufferedByteCount > Self.highWater { connection.pauseReading() }
+        self.processInput()
+    }
+
+    func connectionDidReceiveEOF(_ connection: Connection) {
+        if let exchange = self.exchange, exchange.upgrade != nil {
+            self.stream?.end()  // half-close: the backend sees EOF, its answer still flows back
+            return
+        }
+        if let exchange = self.exchange, !exchange.responseEnded, exchange.responseBytesDue != 0 {
+            Log.info("user went away mid-request", ["request": exchange.requestID, "agent": exchange.route.agent])
+            self.stream?.cancel()
+        }
+        connection.close()
+    }
+
+    func connection(_ connection: Connection, didFlush count: Int) {
+        guard var exchange = self.exchange else { return }
+        exchange.flushCredit += count
+        var acknowledged = 0
+        while let first = exchange.unflushed.first, first.written <= exchange.flushCredit {
+            exchange.flushCredit -= first.written
+            acknowledged += first.body
+            exchange.unflushed.removeFirst()
+        }
+        self.exchange = exchange
+        if acknowledged > 0 { self.stream?.consume(acknowledged) }
+    }
+
+    func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
+        if let error { Log.debug("user connection closed", ["peer": self.peer, "error": "\(error)"]) }
+        if let exchange = self.exchange, !exchange.responseEnded {
+            self.stream?.cancel()
+        }
+        if self.isReadingPausedForBackpressure { self.context.metrics.flowBlockedEnded() }
+        self.exchange = nil
+        self.stream = nil
+    }
+}
+
+extension UserHTTP1Connection: TunnelStreamDelegate {
+    func tunnelStream(_ stream: TunnelStream, didReceiveResponse headers: [HTTPField], endStream: Bool) {
+        guard stream === self.stream, var exchange = self.exchange, !exchange.responseStarted else { return }
+        exchange.responseStarted = true
+        var status = Int(headers.first { $0.name == ":status" }?.value ?? "") ?? 502
+        if headers.contains(where: { $0.name == TunnelProtocol.statusHeader && $0.value == "101" }) { status = 101 }
+        exchange.status = status
+        var response = HTTPResponseHead(status: status)
+        for field in headers where !field.name.hasPrefix(":") && !field.name.hasPrefix("porthole-") {
+            response.headers.add(name: field.name, value: field.value)
+        }
+        let noBody = exchange.method == "HEAD" || status == 204 || status == 304 || (100..<200).contains(status)
+        if status == 101 {
+            exchange.upgraded = true
+            response.headers.add(name: "Connection", value: "Upgrade")
+            response.headers.add(name: "Upgrade", value: exchange.upgrade ?? "websocket")
+        } else if let length = response.headers[first: "content-length"].flatMap({ Int($0) }), !noBody {
+            exchange.responseBytesDue = length
+        } else if !noBody {
+            exchange.chunkedResponse = true
+            response.headers.add(name: "Transfer-Encoding", value: "chunked")
+        }
+        if exchange.upgrade != nil && status != 101 { exchange.keepAlive = false }
+        if !exchange.keepAlive && status != 101 { response.headers.add(name: "Connection", value: "close") }
+        self.exchange = exchange
+        self.write(HTTP1Serializer.responseHead(response), body: 0)
+        if endStream { self.tunnelStreamDidEnd(stream) }
+    }
+
+    func tunnelStream(_ stream: TunnelStream, didReceiveData bytes: [UInt8]) {
+        guard stream === self.stream, let exchange = self.exchange else {
+            stream.consume(bytes.count)
+            return
+        }
+        if exchange.chunkedResponse {
+            bytes.withUnsafeBytes { self.write(HTTP1Serializer.chunk($0), body: bytes.count) }
+        } else if let due = exchange.responseBytesDue {
+            self.exchange?.responseBytesDue = due - bytes.count
+            self.write(bytes, body: bytes.count)
+        } else {
+            self.write(bytes, body: bytes.count)
+        }
+    }
+
+    func tunnelStreamDidEnd(_ stream: TunnelStream) {
+        guard stream === self.stream, var exchange = self.exchange, !exchange.responseEnded else { return }
+        exchange.responseEnded = true
+        self.exchange = exchange
+        if exchange.upgraded {
+            self.connection.shutdownOutput()
+            return
+        }
+        if exchange.chunkedResponse { self.write(HTTP1Serializer.lastChunk, body: 0) }
+    }
+
+    func tunnelStream(_ stream: TunnelStream, didDrain count: Int) {
+        guard stream === self.stream else { return }
+        self.requestBytesInFlight -= count
+        if self.requestBytesInFlight < Self.highWater / 2 { self.resumeReadingIfPaused() }
+    }
+
+    func tunnelStream(_ stream: TunnelStream, didClose errorCode: UInt32) {
+        guard stream === self.stream, let exchange = self.exchange else { return }
+        if exchange.upgraded {
+            self.finishExchange()
+            return
+        }
+        if errorCode == 0 && exchange.responseEnded {
+            self.finishExchange()
+        } else if !exchange.responseStarted {
+            let reason = errorCode == NGHTTP2_REFUSED_STREAM.rawValue
+                ? "agent \(exchange.route.agent) refused the stream (draining or disconnected)"
+                : "the tunnel to agent \(exchange.route.agent) failed (code \(errorCode))"
+            self.refuse(status: 502, reason, close: true)
+        } else {
+            Log.warning("tunnel stream reset mid-response", ["request": exchange.requestID, "code": "\(errorCode)"])
+            self.exchange?.keepAlive = false
+            self.connection.close()
+        }
+    }
+}
+
+// Confined to the connection's queue.
+extension UserHTTP1Connection: @unchecked Sendable {}

@@ -1,0 +1,226 @@
+import CNGHTTP2
+import Dispatch
+import Foundation
+import Tunnel
+
+/// A user's HTTP/2 connection on the service listener: each of its streams is carried over one tunnel stream.
+final class UserHTTP2Connection {
+    let http2: HTTP2Connection
+    let context: ControllerContext
+
+    init(connection: Connection, context: ControllerContext) throws {
+        var settings = HTTP2Settings()
+        settings.streamWindow = Int32(context.configuration.streamWindowBytes)
+        settings.maxConcurrentStreams = 1000
+        settings.maxHeaderListSize = UInt32(context.configuration.maxHeaderBytes)
+        self.http2 = try HTTP2Connection(connection: connection, role: .server, settings: settings, ping: nil)
+        self.context = context
+    }
+
+    func start() {
+        self.http2.start(delegate: self)
+    }
+}
+
+extension UserHTTP2Connection: HTTP2ConnectionDelegate {
+    func http2ConnectionDidBecomeActive(_ connection: HTTP2Connection) {}
+
+    func http2Connection(_ connection: HTTP2Connection, didOpenStream streamID: Int32, headers: [HTTPField],
+                         endStream: Bool) -> HTTP2StreamHandler? {
+        let stream = UserHTTP2Stream(streamID: streamID, owner: self)
+        stream.begin(headers: headers, endStream: endStream)
+        return stream
+    }
+
+    func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval) {}
+    func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32) {}
+    func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?) {}
+}
+
+// Confined to the connection's queue.
+extension UserHTTP2Connection: @unchecked Sendable {}
+
+/// One user HTTP/2 stream and its tunnel stream.
+final class UserHTTP2Stream {
+    private let streamID: Int32
+    private let owner: UserHTTP2Connection
+    private var tunnel: TunnelStream?
+    private var requestID = RandomID.make()
+    private var route = Route(agent: "-", serviceType: "-", serviceName: "-", user: "-")
+    private var method = "GET"
+    private var started = Date()
+    private var status = 0
+    private var responseStarted = false
+    private var isDone = false
+
+    private var connection: HTTP2Connection { self.owner.http2 }
+    private var context: ControllerContext { self.owner.context }
+
+    init(streamID: Int32, owner: UserHTTP2Connection) {
+        self.streamID = streamID
+        self.owner = owner
+    }
+
+    func begin(headers: [HTTPField], endStream: Bool) {
+        var authorization: String?
+        var path = "/"
+        var authority = "porthole"
+        var forwarded: [HTTPField] = []
+        for field in headers {
+            switch field.name {
+            case ":method": self.method = field.value
+            case ":path": path = field.value
+            case ":authority": authority = field.value
+            case ":scheme", ":protocol": break
+            case "authorization": authorization = field.value
+            case "host": authority = field.value
+            default:
+                if TunnelProtocol.isCredential(field.name) || field.name.hasPrefix("porthole-")
+                    || TunnelProtocol.hopByHopHeaders.contains(field.name)
+                {
+                    continue
+                }
+                forwarded.append(field)
+            }
+        }
+        if self.method == "CONNECT" {
+            self.respondLocally(status: 501, "extended CONNECT is not supported on this listener; use HTTP/1.1 upgrades")
+            return
+        }
+        switch self.context.authenticator.authenticate(authorization: authorization,
+                                                       peerCertificate: self.connection.connection.tls?.peerCertificate) {
+        case .failure(let refusal):
+            self.context.metrics.authFailure(reason: refusal.label)
+            Log.warning("request refused", ["request": self.requestID, "status": "\(refusal.status)",
+                                            "reason": refusal.reason])
+            self.respondLocally(status: refusal.status, refusal.reason)
+            return
+        case .success(let route):
+            self.route = route
+        }
+        guard let session = self.context.registry.leastBusySession(of: self.route.agent) else {
+            self.refuse(503, "agent \(self.route.agent) is not connected")
+            return
+        }
+        guard session.offers(type: self.route.serviceType, name: self.route.serviceName) else {
+            self.refuse(404, "agent \(self.route.agent) has no service \(self.route.serviceKey)")
+            return
+        }
+        var fields = [
+            HTTPField(":method", self.method), HTTPField(":scheme", "https"), HTTPField(":authority", authority),
+            HTTPField(":path", path),
+        ]
+        fields += forwarded
+        fields.append(HTTPField(TunnelProtocol.serviceHeader, self.route.serviceKey))
+        fields.append(HTTPField(TunnelProtocol.requestIDHeader, self.requestID))
+        fields.append(HTTPField(TunnelProtocol.userHeader, self.route.user))
+        self.tunnel = session.openStream(headers: fields, hasBody: !endStream, delegate: self,
+                                         delegateQueue: self.connection.queue)
+    }
+
+    private func refuse(_ status: Int, _ message: String) {
+        Log.warning("request refused", ["request": self.requestID, "agent": self.route.agent,
+                                        "service": self.route.serviceKey, "user": self.route.user,
+                                        "status": "\(status)", "reason": message])
+        self.context.metrics.requestFinished(agent: self.route.agent, serviceType: self.route.serviceType,
+                                             code: status, seconds: Date().timeIntervalSince(self.started))
+        self.respondLocally(status: status, message)
+    }
+
+    private func respondLocally(status: Int, _ message: String) {
+        self.isDone = true
+        self.responseStarted = true
+        self.connection.respond(streamID: self.streamID, headers: [
+            HTTPField(":status", "\(status)"), HTTPField("content-type", "application/json"),
+        ], hasBody: true)
+        self.connection.sendData(streamID: self.streamID, ErrorBody.json(message, requestID: self.requestID))
+        self.connection.endStream(streamID: self.streamID)
+    }
+}
+
+extension UserHTTP2Stream: HTTP2StreamHandler {
+    func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {
+        if endStream { self.streamDidReceiveEnd() }
+    }
+
+    func streamDidReceiveData(_ bytes: [UInt8]) {
+        guard let tunnel = self.tunnel else {
+            self.connection.consume(streamID: self.streamID, count: bytes.count)
+            return
+        }
+        tunnel.send(bytes)
+    }
+
+    func streamDidReceiveEnd() {
+        self.tunnel?.end()
+    }
+
+    func streamDidDrain(_ count: Int) {
+        // Response bytes reached the user's connection: the agent may send more.
+        self.tunnel?.consume(count)
+    }
+
+    func streamDidClose(errorCode: UInt32) {
+        if !self.isDone {
+            self.isDone = true
+            Log.info("user went away mid-request", ["request": self.requestID, "agent": self.route.agent])
+            self.tunnel?.cancel()
+        }
+        self.tunnel = nil
+    }
+}
+
+extension UserHTTP2Stream: TunnelStreamDelegate {
+    func tunnelStream(_ stream: TunnelStream, didReceiveResponse headers: [HTTPField], endStream: Bool) {
+        guard !self.responseStarted else { return }
+        self.responseStarted = true
+        var fields: [HTTPField] = []
+        for field in headers where !field.name.hasPrefix("porthole-") {
+            if field.name == ":status" { self.status = Int(field.value) ?? 502 }
+            fields.append(field)
+        }
+        self.connection.respond(streamID: self.streamID, headers: fields, hasBody: !endStream)
+        if endStream { self.finish() }
+    }
+
+    func tunnelStream(_ stream: TunnelStream, didReceiveData bytes: [UInt8]) {
+        self.connection.sendData(streamID: self.streamID, bytes)
+    }
+
+    func tunnelStreamDidEnd(_ stream: TunnelStream) {
+        self.connection.endStream(streamID: self.streamID)
+        self.finish()
+    }
+
+    func tunnelStream(_ stream: TunnelStream, didDrain count: Int) {
+        // Request bytes left for the agent: the user may send more.
+        self.connection.consume(streamID: self.streamID, count: count)
+    }
+
+    func tunnelStream(_ stream: TunnelStream, didClose errorCode: UInt32) {
+        guard !self.isDone else { return }
+        if !self.responseStarted {
+            self.refuse(502, errorCode == NGHTTP2_REFUSED_STREAM.rawValue
+                ? "agent \(self.route.agent) refused the stream (draining or disconnected)"
+                : "the tunnel to agent \(self.route.agent) failed (code \(errorCode))")
+        } else if errorCode != 0 {
+            self.isDone = true
+            self.connection.reset(streamID: self.streamID, errorCode: NGHTTP2_INTERNAL_ERROR.rawValue)
+        }
+    }
+
+    private func finish() {
+        guard !self.isDone else { return }
+        self.isDone = true
+        self.context.metrics.requestFinished(agent: self.route.agent, serviceType: self.route.serviceType,
+                                             code: self.status, seconds: Date().timeIntervalSince(self.started))
+        Log.info("request done", [
+            "request": self.requestID, "agent": self.route.agent, "service": self.route.serviceKey,
+            "user": self.route.user, "method": self.method, "status": "\(self.status)", "protocol": "h2",
+            "ms": String(format: "%.1f", Date().timeIntervalSince(self.started) * 1000),
+        ])
+    }
+}
+
+// Confined to the user connection's queue.
+extension UserHTTP2Stream: @unchecked Sendable {}

@@ -1,0 +1,264 @@
+import Foundation
+
+/// Everything `porthole-controller` needs to start: its CA, listeners, timing and limits.
+///
+/// Built by `load(arguments:)` in three layers: defaults, then the JSON file named by `--config`, then flags.
+/// Every field is documented in docs/configuration.md.
+package struct ControllerConfiguration: Codable, Sendable, Equatable {
+    /// PEM certificate of the CA that signs every identity; required.
+    package var caCertFile: String = ""
+    /// PEM private key of that CA, used to mint credentials; required.
+    package var caKeyFile: String = ""
+    /// DNS names (or IP addresses) the controller's own server certificate carries when it issues one itself.
+    package var serverNames: [String] = ["localhost"]
+    /// PEM server certificate to present instead of issuing one; needs `serverKeyFile`.
+    package var serverCertFile: String?
+    /// Private key for `serverCertFile`.
+    package var serverKeyFile: String?
+    /// Where agents connect (mTLS, agent identities).
+    package var agentListen = ListenAddress(host: "0.0.0.0", port: 8441)
+    /// Where users and tools connect (TLS; service identities or bearer tokens).
+    package var serviceListen = ListenAddress(host: "0.0.0.0", port: 8443)
+    /// Where operators call the control API (mTLS, control identities).
+    package var controlListen = ListenAddress(host: "0.0.0.0", port: 8444)
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP).
+    package var metricsListen = ListenAddress(host: "0.0.0.0", port: 9090)
+    /// `https://…` URL users reach the service listener at, written into kubeconfigs; nil derives it from the
+    /// first server name and the service listener's bound port (see `serviceURL(boundPort:)`).
+    package var serviceURL: String?
+    /// The SPIFFE trust domain in every identity the CA issues and accepts.
+    package var trustDomain: String = "porthole.local"
+    /// Lowest log level written: `debug`, `info`, `warning` or `error`.
+    package var logLevel: String = "info"
+    /// Seconds between HTTP/2 PINGs on each tunnel.
+    package var pingIntervalSeconds: Double = 10
+    /// Seconds without a PING answer after which a tunnel is dead; more than `pingIntervalSeconds`.
+    package var pingTimeoutSeconds: Double = 30
+    /// Names this replica in logs, metrics and agent sessions; nil means `makeInstanceID()` at start-up.
+    package var instanceID: String?
+    /// Seconds a shutting-down controller lets streams finish after GOAWAY; 0 closes at once.
+    package var drainTimeoutSeconds: Double = 30
+    /// HTTP/2 flow-control window per tunnel stream, in bytes; bounds memory per stream.
+    package var streamWindowBytes: Int = 1 << 20
+    /// Largest request or response header block accepted, in bytes.
+    package var maxHeaderBytes: Int = 64 << 10
+    /// Lifetime of an issued kubeconfig's client certificate when the request gives no `ttl`.
+    package var kubeconfigDefaultTTLSeconds: Int = 8 * 3600
+    /// Longest kubeconfig lifetime a request may ask for.
+    package var kubeconfigMaxTTLSeconds: Int = 24 * 3600
+    /// Lifetime of an issued service token when the request gives no `ttl`.
+    package var tokenDefaultTTLSeconds: Int = 3600
+    /// Longest service-token lifetime a request may ask for.
+    package var tokenMaxTTLSeconds: Int = 24 * 3600
+
+    /// The defaults, which do not validate until the CA files are set.
+    package init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case caCertFile, caKeyFile, serverNames, serverCertFile, serverKeyFile
+        case agentListen, serviceListen, controlListen, metricsListen, serviceURL, trustDomain, logLevel
+        case pingIntervalSeconds, pingTimeoutSeconds, instanceID, drainTimeoutSeconds, streamWindowBytes
+        case maxHeaderBytes, kubeconfigDefaultTTLSeconds, kubeconfigMaxTTLSeconds, tokenDefaultTTLSeconds
+        case tokenMaxTTLSeconds
+    }
+
+    /// Decodes a config file; absent fields keep their defaults, unknown fields are an error.
+    package init(from decoder: any Decoder) throws {
+        try ConfigurationFile.rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func read<Value: Decodable>(_ key: CodingKeys, into value: inout Value) throws {
+            if let decoded = try container.decodeIfPresent(Value.self, forKey: key) { value = decoded }
+        }
+        try read(.caCertFile, into: &self.caCertFile)
+        try read(.caKeyFile, into: &self.caKeyFile)
+        try read(.serverNames, into: &self.serverNames)
+        self.serverCertFile = try container.decodeIfPresent(String.self, forKey: .serverCertFile)
+        self.serverKeyFile = try container.decodeIfPresent(String.self, forKey: .serverKeyFile)
+        try read(.agentListen, into: &self.agentListen)
+        try read(.serviceListen, into: &self.serviceListen)
+        try read(.controlListen, into: &self.controlListen)
+        try read(.metricsListen, into: &self.metricsListen)
+        self.serviceURL = try container.decodeIfPresent(String.self, forKey: .serviceURL)
+        try read(.trustDomain, into: &self.trustDomain)
+        try read(.logLevel, into: &self.logLevel)
+        try read(.pingIntervalSeconds, into: &self.pingIntervalSeconds)
+        try read(.pingTimeoutSeconds, into: &self.pingTimeoutSeconds)
+        self.instanceID = try container.decodeIfPresent(String.self, forKey: .instanceID)
+        try read(.drainTimeoutSeconds, into: &self.drainTimeoutSeconds)
+        try read(.streamWindowBytes, into: &self.streamWindowBytes)
+        try read(.maxHeaderBytes, into: &self.maxHeaderBytes)
+        try read(.kubeconfigDefaultTTLSeconds, into: &self.kubeconfigDefaultTTLSeconds)
+        try read(.kubeconfigMaxTTLSeconds, into: &self.kubeconfigMaxTTLSeconds)
+        try read(.tokenDefaultTTLSeconds, into: &self.tokenDefaultTTLSeconds)
+        try read(.tokenMaxTTLSeconds, into: &self.tokenMaxTTLSeconds)
+    }
+
+    /// The command line this configuration reads.
+    package static let parser: CommandLineParser = {
+        let defaults = ControllerConfiguration()
+        return CommandLineParser(
+            command: "porthole-controller",
+            summary: """
+                Accepts agent tunnels and routes users' requests down them. Flags override the --config file, \
+                which overrides the defaults.
+                """,
+            options: [
+                .value("--config", "FILE", help: "JSON configuration file; flags override its values."),
+                .value("--ca-cert", "FILE", help: "CA certificate (PEM) that signs every identity. Required."),
+                .value("--ca-key", "FILE", help: "CA private key (PEM). Required."),
+                .value(
+                    "--server-name", "NAME", help: "DNS name or IP for the self-issued server certificate.",
+                    default: defaults.serverNames.joined(separator: ","), repeatable: true),
+                .value(
+                    "--server-cert", "FILE", help: "Server certificate (PEM) to present instead; needs --server-key."),
+                .value("--server-key", "FILE", help: "Private key (PEM) for --server-cert."),
+                .value(
+                    "--agent-listen", "HOST:PORT", help: "Agent tunnel listener.", default: "\(defaults.agentListen)"),
+                .value(
+                    "--service-listen", "HOST:PORT", help: "User/service listener.",
+                    default: "\(defaults.serviceListen)"),
+                .value(
+                    "--control-listen", "HOST:PORT", help: "Control API listener.", default: "\(defaults.controlListen)"
+                ),
+                .value(
+                    "--metrics-listen", "HOST:PORT", help: "Plain-HTTP /metrics, /healthz, /readyz.",
+                    default: "\(defaults.metricsListen)"),
+                .value(
+                    "--service-url", "URL", help: "https URL users reach the service listener at (for kubeconfigs).",
+                    default: "https://FIRST-SERVER-NAME:SERVICE-PORT"),
+                .value("--trust-domain", "DOMAIN", help: "SPIFFE trust domain.", default: defaults.trustDomain),
+                .value("--log-level", "LEVEL", help: "debug, info, warning or error.", default: defaults.logLevel),
+                .value(
+                    "--ping-interval", "SECONDS", help: "Seconds between tunnel PINGs.",
+                    default: Self.format(defaults.pingIntervalSeconds)),
+                .value(
+                    "--ping-timeout", "SECONDS", help: "Seconds without a PING answer before a tunnel is dropped.",
+                    default: Self.format(defaults.pingTimeoutSeconds)),
+                .value(
+                    "--instance-id", "ID", help: "Name of this replica in logs and metrics.",
+                    default: "HOSTNAME-RANDOM"),
+                .value(
+                    "--drain-timeout", "SECONDS", help: "Seconds streams may finish after shutdown begins.",
+                    default: Self.format(defaults.drainTimeoutSeconds)),
+            ])
+    }()
+
+    /// The `--help` text.
+    package static var usage: String { Self.parser.usage }
+
+    /// Defaults, overridden by the `--config` file, overridden by flags; then validated.
+    ///
+    /// Relative paths in the file are resolved against the file's directory; relative paths in flags are left
+    /// to the working directory. A repeatable flag (`--server-name`) replaces the file's list.
+    ///
+    /// - Parameter arguments: the command line without the executable name.
+    /// - Throws: `ConfigurationError` (`.helpRequested` for `-h`/`--help`).
+    package static func load(arguments: [String]) throws -> ControllerConfiguration {
+        let flags = try Self.parser.parse(arguments)
+        var configuration = ControllerConfiguration()
+        if let path = flags.string("--config") {
+            configuration = try ConfigurationFile.read(ControllerConfiguration.self, path: path)
+            configuration.resolvePaths(relativeTo: ConfigurationFile.directory(of: path))
+        }
+        try configuration.apply(flags)
+        try configuration.validate()
+        return configuration
+    }
+
+    private mutating func resolvePaths(relativeTo directory: String) {
+        self.caCertFile = ConfigurationFile.resolve(self.caCertFile, relativeTo: directory)
+        self.caKeyFile = ConfigurationFile.resolve(self.caKeyFile, relativeTo: directory)
+        self.serverCertFile = self.serverCertFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
+        self.serverKeyFile = self.serverKeyFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
+    }
+
+    private mutating func apply(_ flags: CommandLineParser.Arguments) throws {
+        if let value = flags.string("--ca-cert") { self.caCertFile = value }
+        if let value = flags.string("--ca-key") { self.caKeyFile = value }
+        if flags.isPresent("--server-name") { self.serverNames = flags.strings("--server-name") }
+        if let value = flags.string("--server-cert") { self.serverCertFile = value }
+        if let value = flags.string("--server-key") { self.serverKeyFile = value }
+        if let value = try flags.listenAddress("--agent-listen") { self.agentListen = value }
+        if let value = try flags.listenAddress("--service-listen") { self.serviceListen = value }
+        if let value = try flags.listenAddress("--control-listen") { self.controlListen = value }
+        if let value = try flags.listenAddress("--metrics-listen") { self.metricsListen = value }
+        if let value = flags.string("--service-url") { self.serviceURL = value }
+        if let value = flags.string("--trust-domain") { self.trustDomain = value }
+        if let value = flags.string("--log-level") { self.logLevel = value }
+        if let value = try flags.double("--ping-interval") { self.pingIntervalSeconds = value }
+        if let value = try flags.double("--ping-timeout") { self.pingTimeoutSeconds = value }
+        if let value = flags.string("--instance-id") { self.instanceID = value }
+        if let value = try flags.double("--drain-timeout") { self.drainTimeoutSeconds = value }
+    }
+
+    /// Checks every field; the error names the first field at fault and how to set it.
+    package func validate() throws {
+        func fail(_ field: String, _ reason: String) -> ConfigurationError { .invalid(field: field, reason: reason) }
+        guard !self.caCertFile.isEmpty else { throw fail("caCertFile", "required (--ca-cert FILE)") }
+        guard !self.caKeyFile.isEmpty else { throw fail("caKeyFile", "required (--ca-key FILE)") }
+        switch (self.serverCertFile, self.serverKeyFile) {
+        case (nil, nil):
+            guard !self.serverNames.isEmpty else {
+                throw fail("serverNames", "at least one name is needed to issue the server certificate (--server-name)")
+            }
+        case (.some(let certificate), .some(let key)):
+            guard !certificate.isEmpty else { throw fail("serverCertFile", "must not be empty") }
+            guard !key.isEmpty else { throw fail("serverKeyFile", "must not be empty") }
+        case (.some, nil):
+            throw fail("serverKeyFile", "required with serverCertFile (--server-key FILE)")
+        case (nil, .some):
+            throw fail("serverCertFile", "required with serverKeyFile (--server-cert FILE)")
+        }
+        for (index, name) in self.serverNames.enumerated() where !ConfigurationValidation.isHostName(name) {
+            throw fail("serverNames[\(index)]", "\"\(name)\" is not a DNS name or IP address")
+        }
+        try ConfigurationValidation.checkDistinctListeners([
+            ("agentListen", self.agentListen), ("serviceListen", self.serviceListen),
+            ("controlListen", self.controlListen), ("metricsListen", self.metricsListen),
+        ])
+        if let url = self.serviceURL {
+            try ConfigurationValidation.checkURL(url, field: "serviceURL", schemes: ["https"])
+        }
+        guard ConfigurationValidation.isTrustDomain(self.trustDomain) else {
+            throw fail("trustDomain", "\"\(self.trustDomain)\" is not a lowercase DNS-style name like porthole.local")
+        }
+        try ConfigurationValidation.checkLogLevel(self.logLevel)
+        try ConfigurationValidation.checkPing(interval: self.pingIntervalSeconds, timeout: self.pingTimeoutSeconds)
+        if let instanceID = self.instanceID, !ConfigurationValidation.isName(instanceID) {
+            throw fail("instanceID", "\"\(instanceID)\" must be non-empty letters, digits, '.', '_' or '-'")
+        }
+        guard self.drainTimeoutSeconds.isFinite, self.drainTimeoutSeconds >= 0 else {
+            throw fail("drainTimeoutSeconds", "must be 0 or more, got \(Self.format(self.drainTimeoutSeconds))")
+        }
+        try ConfigurationValidation.checkStreamWindow(self.streamWindowBytes)
+        guard (1024...(16 << 20)).contains(self.maxHeaderBytes) else {
+            throw fail("maxHeaderBytes", "must be between 1024 and 16777216, got \(self.maxHeaderBytes)")
+        }
+        try ConfigurationValidation.checkTTL(
+            default: self.kubeconfigDefaultTTLSeconds, max: self.kubeconfigMaxTTLSeconds, prefix: "kubeconfig")
+        try ConfigurationValidation.checkTTL(
+            default: self.tokenDefaultTTLSeconds, max: self.tokenMaxTTLSeconds, prefix: "token")
+    }
+
+    /// The parsed log level; valid after `validate()`.
+    package var level: LogLevel { LogLevel(name: self.logLevel) ?? .info }
+
+    /// `serviceURL` if set, otherwise `https://` + the first server name + the port the service listener bound.
+    package func serviceURL(boundPort: UInt16) -> String {
+        if let url = self.serviceURL { return url }
+        let host = self.serverNames.first ?? "localhost"
+        return host.contains(":") ? "https://[\(host)]:\(boundPort)" : "https://\(host):\(boundPort)"
+    }
+
+    /// `instanceID` if set, otherwise the host name plus a random suffix; call once at start-up.
+    package func makeInstanceID() -> String {
+        if let instanceID = self.instanceID { return instanceID }
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "controller"
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return "\(host.isEmpty ? "controller" : host)-\(String(repeating: "0", count: 8 - suffix.count))\(suffix)"
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
+    }
+}

@@ -1,0 +1,106 @@
+/// One backend service an agent serves: its type and name (how users address it), where it is, and the
+/// credentials the agent adds.
+package struct ServiceDefinition: Codable, Sendable, Equatable {
+    /// Built-in service types; anything else must start with `x-`.
+    package static let knownTypes = ["kubernetes", "jenkins", "argocd"]
+
+    /// `kubernetes`, `jenkins`, `argocd`, or a custom `x-…` type; lowercase letters, digits and '-'.
+    package var type: String
+    /// Unique among services of the same type on this agent; letters, digits, '.', '_', '-'.
+    package var name: String
+    /// `http` or `https` base URL of the backend; required unless `type` is kubernetes and `inCluster` is true.
+    package var url: String?
+    /// For kubernetes: reach the API server through the pod's service account (address, CA and token from the
+    /// standard mount and environment).
+    package var inCluster: Bool?
+    /// Credentials the agent adds to every request; `{}` adds none.
+    package var credentials: ServiceCredentials
+    /// PEM CA bundle that verifies an https backend; nil uses the system roots (or the in-cluster CA).
+    package var caFile: String?
+    /// Skip verifying the backend's certificate; for tests only.
+    package var insecureSkipVerify: Bool
+    /// Labels shown to users in the agent list.
+    package var annotations: [String: String]
+
+    /// A service; only `type` and `name` are required.
+    package init(
+        type: String, name: String, url: String? = nil, inCluster: Bool? = nil,
+        credentials: ServiceCredentials = .none, caFile: String? = nil, insecureSkipVerify: Bool = false,
+        annotations: [String: String] = [:]
+    ) {
+        self.type = type
+        self.name = name
+        self.url = url
+        self.inCluster = inCluster
+        self.credentials = credentials
+        self.caFile = caFile
+        self.insecureSkipVerify = insecureSkipVerify
+        self.annotations = annotations
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case type, name, url, inCluster, credentials, caFile, insecureSkipVerify, annotations
+    }
+
+    /// Decodes one entry of `services`; `type` and `name` are required, unknown fields are an error.
+    package init(from decoder: any Decoder) throws {
+        try ConfigurationFile.rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.type = try container.decode(String.self, forKey: .type)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.url = try container.decodeIfPresent(String.self, forKey: .url)
+        self.inCluster = try container.decodeIfPresent(Bool.self, forKey: .inCluster)
+        self.credentials = try container.decodeIfPresent(ServiceCredentials.self, forKey: .credentials) ?? .none
+        self.caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
+        self.insecureSkipVerify = try container.decodeIfPresent(Bool.self, forKey: .insecureSkipVerify) ?? false
+        self.annotations = try container.decodeIfPresent([String: String].self, forKey: .annotations) ?? [:]
+    }
+
+    /// Whether the backend is the API server of the cluster the agent runs in.
+    package var isInCluster: Bool { self.type == "kubernetes" && self.inCluster == true }
+
+    /// Checks every field; `field` (e.g. `services[2]`) prefixes the failing field's name in the error.
+    package func validate(field: String) throws {
+        func fail(_ name: String, _ reason: String) -> ConfigurationError {
+            .invalid(field: "\(field).\(name)", reason: reason)
+        }
+        let typeCharacters = self.type.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
+        guard !self.type.isEmpty, typeCharacters else {
+            throw fail("type", "\"\(self.type)\" must be lowercase letters, digits and '-'")
+        }
+        guard Self.knownTypes.contains(self.type) || (self.type.hasPrefix("x-") && self.type.count > 2) else {
+            throw fail(
+                "type",
+                "\"\(self.type)\" is not one of \(Self.knownTypes.joined(separator: ", ")); custom types "
+                    + "start with \"x-\"")
+        }
+        guard ConfigurationValidation.isName(self.name) else {
+            throw fail("name", "\"\(self.name)\" must be non-empty letters, digits, '.', '_' or '-'")
+        }
+        if self.inCluster == true, self.type != "kubernetes" {
+            throw fail("inCluster", "only applies to type kubernetes")
+        }
+        if let url = self.url {
+            try ConfigurationValidation.checkURL(url, field: "\(field).url", schemes: ["http", "https"])
+            if self.caFile != nil, url.lowercased().hasPrefix("http:") {
+                throw fail("caFile", "only applies to an https url")
+            }
+        } else if !self.isInCluster {
+            throw fail(
+                "url", self.type == "kubernetes" ? "required unless inCluster is true" : "required (http or https)")
+        }
+        try self.credentials.validate(field: "\(field).credentials")
+        if self.caFile?.isEmpty == true { throw fail("caFile", "must not be empty") }
+        for key in self.annotations.keys.sorted() where !ConfigurationValidation.isAnnotationKey(key) {
+            throw fail("annotations", "key \"\(key)\" must be letters, digits, '.', '_', '-', optionally prefix/")
+        }
+    }
+
+    /// The same definition with relative file paths resolved against `directory`.
+    func resolvingPaths(relativeTo directory: String) -> ServiceDefinition {
+        var copy = self
+        copy.credentials = self.credentials.resolvingPaths(relativeTo: directory)
+        copy.caFile = self.caFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
+        return copy
+    }
+}

@@ -1,0 +1,285 @@
+import CNGHTTP2
+import Dispatch
+import Foundation
+
+/// Receives one stream's events, on the connection's queue.
+package protocol HTTP2StreamHandler: AnyObject {
+    func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool)
+    /// Body bytes; acknowledge them with `HTTP2Connection.consume` once written onward.
+    func streamDidReceiveData(_ bytes: [UInt8])
+    func streamDidReceiveEnd()
+    /// Queued outbound bytes left for the wire; the producer may send more.
+    func streamDidDrain(_ count: Int)
+    /// The stream is gone; 0 after a clean finish, else the reset code.
+    func streamDidClose(errorCode: UInt32)
+}
+
+/// Connection-level events, on the connection's queue.
+package protocol HTTP2ConnectionDelegate: AnyObject {
+    func http2ConnectionDidBecomeActive(_ connection: HTTP2Connection)
+    /// A peer-initiated stream (server role) sent its request headers; return who handles it, or nil to refuse.
+    func http2Connection(_ connection: HTTP2Connection, didOpenStream streamID: Int32, headers: [HTTPField],
+                         endStream: Bool) -> HTTP2StreamHandler?
+    func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval)
+    func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32)
+    func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?)
+}
+
+/// Liveness settings: PING every `interval`; no answer within `timeout` means the peer is dead.
+package struct PingPolicy: Sendable {
+    package var interval: TimeInterval
+    package var timeout: TimeInterval
+
+    package init(interval: TimeInterval = 10, timeout: TimeInterval = 30) {
+        self.interval = interval
+        self.timeout = timeout
+    }
+}
+
+/// Drives an `HTTP2Session` over a `Connection`: bytes in and out, streams to handlers, PING liveness.
+package final class HTTP2Connection {
+    package let connection: Connection
+    package let session: HTTP2Session
+    package var queue: DispatchQueue { self.connection.queue }
+    /// Held strongly until the connection closes: the delegate usually lives only as long as the connection.
+    package var delegate: HTTP2ConnectionDelegate?
+    private var handlers: [Int32: HTTP2StreamHandler] = [:]
+    private var isFlushScheduled = false
+    private var pingTimer: DispatchSourceTimer?
+    private var lastPingAnswer = DispatchTime.now()
+    private let pingPolicy: PingPolicy?
+    private let startedAt = DispatchTime.now()
+    /// How far the socket's queue may grow before we stop pulling frames from nghttp2.
+    private let socketHighWater = 512 * 1024
+    package private(set) var isClosed = false
+
+    /// Active streams, for least-busy routing.
+    package var activeStreamCount: Int { self.handlers.count }
+
+    package init(connection: Connection, role: HTTP2Role, settings: HTTP2Settings, ping: PingPolicy?) throws {
+        self.connection = connection
+        self.session = try HTTP2Session(role: role, settings: settings)
+        self.pingPolicy = ping
+    }
+
+    /// Starts the connection and, when active, PING liveness. Call on the connection's queue.
+    package func start(delegate: HTTP2ConnectionDelegate) {
+        self.delegate = delegate
+        if self.connection.isActive {
+            self.connection.delegate = self
+            self.activated()
+        } else {
+            self.connection.start(delegate: self)
+        }
+    }
+
+    private func activated() {
+        self.scheduleFlush()
+        if let policy = self.pingPolicy {
+            let timer = DispatchSource.makeTimerSource(queue: self.queue)
+            timer.schedule(deadline: .now() + policy.interval, repeating: policy.interval)
+            timer.setEventHandler { [weak self] in self?.pingTick(policy) }
+            timer.resume()
+            self.pingTimer = timer
+        }
+        self.delegate?.http2ConnectionDidBecomeActive(self)
+    }
+
+    private func pingTick(_ policy: PingPolicy) {
+        let silentFor = Double(DispatchTime.now().uptimeNanoseconds - self.lastPingAnswer.uptimeNanoseconds) / 1e9
+        if silentFor > policy.timeout {
+            self.close(error: .timedOut("no PING answer for \(Int(silentFor))s"))
+            return
+        }
+        self.session.ping(payload: DispatchTime.now().uptimeNanoseconds)
+        self.scheduleFlush()
+    }
+
+    // MARK: Streams
+
+    /// Opens a stream (client role) and routes its events to `handler`.
+    package func openStream(headers: [HTTPField], hasBody: Bool, handler: HTTP2StreamHandler) throws -> Int32 {
+        dispatchPrecondition(condition: .onQueue(self.queue))
+        let streamID = try self.session.submitRequest(headers, hasBody: hasBody)
+        self.handlers[streamID] = handler
+        self.scheduleFlush()
+        return streamID
+    }
+
+    /// Answers a peer-initiated stream (server role).
+    package func respond(streamID: Int32, headers: [HTTPField], hasBody: Bool) {
+        do {
+            try self.session.submitResponse(streamID: streamID, headers, hasBody: hasBody)
+        } catch {
+            Log.warning("submitting a response failed", ["stream": "\(streamID)", "error": "\(error)"])
+            self.session.reset(streamID: streamID, errorCode: NGHTTP2_INTERNAL_ERROR.rawValue)
+        }
+        self.scheduleFlush()
+    }
+
+    package func sendData(streamID: Int32, _ bytes: [UInt8]) {
+        self.session.sendData(streamID: streamID, bytes)
+        self.scheduleFlush()
+    }
+
+    package func endStream(streamID: Int32) {
+        self.session.endStream(streamID: streamID)
+        self.scheduleFlush()
+    }
+
+    package func queuedByteCount(streamID: Int32) -> Int {
+        self.session.queuedByteCount(streamID: streamID)
+    }
+
+    package func consume(streamID: Int32, count: Int) {
+        self.session.consume(streamID: streamID, count: count)
+        self.scheduleFlush()
+    }
+
+    /// Resets a stream; its handler hears `streamDidClose` no more (it asked for this).
+    package func reset(streamID: Int32, errorCode: UInt32 = NGHTTP2_CANCEL.rawValue) {
+        self.handlers[streamID] = nil
+        self.session.reset(streamID: streamID, errorCode: errorCode)
+        self.scheduleFlush()
+    }
+
+    /// Sends GOAWAY: the peer opens no new streams here; open ones may finish.
+    package func goAway() {
+        self.session.goAway()
+        self.scheduleFlush()
+    }
+
+    // MARK: I/O
+
+    private func scheduleFlush() {
+        guard !self.isFlushScheduled, !self.isClosed else { return }
+        self.isFlushScheduled = true
+        self.queue.async { [self] in
+            self.isFlushScheduled = false
+            self.flush()
+        }
+    }
+
+    private func flush() {
+        guard !self.isClosed, self.connection.isActive else { return }
+        while self.connection.outboundByteCount < self.socketHighWater {
+            var output = [UInt8]()
+            output.reserveCapacity(64 * 1024)
+            let events: [HTTP2Event]
+            do {
+                events = try self.session.send(into: &output, limit: 256 * 1024)
+            } catch {
+                self.close(error: .protocolViolation("\(error)"))
+                return
+            }
+            if !output.isEmpty { self.connection.write(output) }
+            self.dispatch(events)
+            if output.isEmpty { break }
+        }
+        if !self.session.isAlive {
+            self.close(error: nil)
+        }
+    }
+
+    private func dispatch(_ events: [HTTP2Event]) {
+        for event in events {
+            switch event {
+            case .headers(let streamID, let headers, let endStream):
+                if let handler = self.handlers[streamID] {
+                    handler.streamDidReceiveHeaders(headers, endStream: endStream)
+                } else if self.session.role == .server {
+                    if let handler = self.delegate?.http2Connection(
+                        self, didOpenStream: streamID, headers: headers, endStream: endStream)
+                    {
+                        self.handlers[streamID] = handler
+                    } else {
+                        self.session.reset(streamID: streamID, errorCode: NGHTTP2_REFUSED_STREAM.rawValue)
+                    }
+                }
+            case .data(let streamID, let bytes):
+                if let handler = self.handlers[streamID] {
+                    handler.streamDidReceiveData(bytes)
+                } else {
+                    self.session.consume(streamID: streamID, count: bytes.count)
+                }
+            case .endStream(let streamID):
+                self.handlers[streamID]?.streamDidReceiveEnd()
+            case .drained(let streamID, let count):
+                self.handlers[streamID]?.streamDidDrain(count)
+            case .streamClosed(let streamID, let errorCode):
+                self.handlers.removeValue(forKey: streamID)?.streamDidClose(errorCode: errorCode)
+            case .pingAcknowledged(let sentAt):
+                self.lastPingAnswer = .now()
+                let now = DispatchTime.now().uptimeNanoseconds
+                if sentAt <= now, sentAt >= self.startedAt.uptimeNanoseconds {
+                    self.delegate?.http2Connection(self, didMeasurePing: Double(now - sentAt) / 1e9)
+                }
+            case .goAway(let lastStreamID, _):
+                self.delegate?.http2Connection(self, didReceiveGoAway: lastStreamID)
+            }
+        }
+    }
+
+    /// Closes the connection; every open stream's handler hears it closed.
+    package func close(error: ConnectionError?) {
+        guard !self.isClosed else { return }
+        self.isClosed = true
+        self.pingTimer?.cancel()
+        self.pingTimer = nil
+        self.connection.close(error: error)
+    }
+
+    private func finish(error: ConnectionError?) {
+        self.isClosed = true
+        self.pingTimer?.cancel()
+        self.pingTimer = nil
+        let handlers = self.handlers
+        self.handlers = [:]
+        for (_, handler) in handlers.sorted(by: { $0.key < $1.key }) {
+            handler.streamDidClose(errorCode: NGHTTP2_CANCEL.rawValue)
+        }
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.http2ConnectionDidClose(self, error: error)
+    }
+}
+
+extension HTTP2Connection: ConnectionDelegate {
+    package func connectionDidBecomeActive(_ connection: Connection) {
+        self.activated()
+    }
+
+    package func connection(_ connection: Connection, didReceive bytes: UnsafeRawBufferPointer) {
+        let events: [HTTP2Event]
+        do {
+            events = try self.session.receive(bytes)
+        } catch {
+            Log.warning("HTTP/2 protocol error", ["peer": "\(connection.peerAddress.map { "\($0)" } ?? "?")",
+                                                  "error": "\(error)"])
+            // nghttp2 queued a GOAWAY: send it, then close.
+            var output = [UInt8]()
+            _ = try? self.session.send(into: &output)
+            connection.write(output)
+            connection.closeAfterFlush(timeout: 1)
+            return
+        }
+        self.lastPingAnswer = .now()
+        self.dispatch(events)
+        self.scheduleFlush()
+    }
+
+    package func connectionDidReceiveEOF(_ connection: Connection) {
+        self.close(error: nil)
+    }
+
+    package func connection(_ connection: Connection, didFlush count: Int) {
+        if connection.outboundByteCount < self.socketHighWater / 2 { self.scheduleFlush() }
+    }
+
+    package func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
+        self.finish(error: error)
+    }
+}
+
+// Confined to the connection's queue, like the Connection it drives.
+extension HTTP2Connection: @unchecked Sendable {}

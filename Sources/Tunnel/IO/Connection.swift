@@ -1,0 +1,403 @@
+import Dispatch
+import Foundation
+
+/// What a connection reports to whoever drives it. Called on the connection's queue.
+package protocol ConnectionDelegate: AnyObject {
+    /// The transport is ready: TCP connected and, with TLS, the handshake is done.
+    func connectionDidBecomeActive(_ connection: Connection)
+    /// Plaintext arrived. The bytes are valid only during the call.
+    func connection(_ connection: Connection, didReceive bytes: UnsafeRawBufferPointer)
+    /// The peer will send no more (TCP FIN or TLS close_notify). Writing may go on.
+    func connectionDidReceiveEOF(_ connection: Connection)
+    /// `count` plaintext bytes given to `write` reached the kernel.
+    func connection(_ connection: Connection, didFlush count: Int)
+    /// The connection is closed; `error` is nil after an orderly close.
+    func connectionDidClose(_ connection: Connection, error: ConnectionError?)
+}
+
+/// One TCP connection, optionally TLS, owned by one serial queue: socket, TLS object and sources.
+///
+/// Writes are never refused: the driver watches `outboundByteCount` and `didFlush` to stop producing, which is
+/// how backpressure reaches the other side.
+package final class Connection {
+    package let queue: DispatchQueue
+    /// The socket, owned: closed by the read source's cancel handler.
+    let fd: Int32
+    package let tls: TLSConnection?
+    package let peerAddress: SocketAddress?
+    package private(set) var isActive = false
+    package private(set) var isClosed = false
+    package var delegate: ConnectionDelegate?
+
+    private var readSource: DispatchSourceRead?
+    private var writeSource: DispatchSourceWrite?
+    private var isReadSourceSuspended = true
+    private var isWriteSourceSuspended = true
+    private var isConnecting: Bool
+    private var wantsReading = true
+    private var sawEOF = false
+    private var outbound = ByteQueue()
+    /// (end of the bytes in `outbound` coordinates, plaintext count finished there), in order.
+    private var flushMarks: [(end: Int, plaintext: Int)] = []
+    private var queuedTotal = 0
+    private var writtenTotal = 0
+    private var shutdownRequested = false
+    private var handshakeTimer: DispatchSourceTimer?
+    /// An open connection keeps itself alive, as an event loop keeps its channels; `close` lets go.
+    private var selfReference: Connection?
+
+    /// Bytes waiting to reach the kernel.
+    package var outboundByteCount: Int { self.outbound.count }
+
+    private init(fd: Int32, tls: TLSConnection?, queue: DispatchQueue, connecting: Bool) {
+        self.fd = fd
+        self.tls = tls
+        self.queue = queue
+        self.isConnecting = connecting
+        self.peerAddress = SocketAddress.peer(of: fd)
+    }
+
+    /// Wraps an accepted socket. Call `start` on `queue`.
+    package static func accepted(fd: Int32, tls: TLSContext?, queue: DispatchQueue) throws -> Connection {
+        let session = try tls.map { try TLSConnection(context: $0, serverName: nil) }
+        return Connection(fd: fd, tls: session, queue: queue, connecting: false)
+    }
+
+    /// Starts connecting to `address`; the delegate hears `connectionDidBecomeActive` or `connectionDidClose`.
+    package static func connect(
+        to address: SocketAddress, tls: TLSContext?, serverName: String?, queue: DispatchQueue
+    ) throws -> Connection {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                            | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ConnectionError.io(IOError(errno: errno, call: "socket")) }
+        Self.setNoDelay(fd)
+        let rc = address.withSockaddr { Foundation.connect(fd, $0, $1) }
+        if rc != 0 && errno != EINPROGRESS {
+            let error = IOError(errno: errno, call: "connect(\(address))")
+            Foundation.close(fd)
+            throw ConnectionError.io(error)
+        }
+        do {
+            let session = try tls.map { try TLSConnection(context: $0, serverName: serverName) }
+            return Connection(fd: fd, tls: session, queue: queue, connecting: true)
+        } catch {
+            Foundation.close(fd)
+            throw error
+        }
+    }
+
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Begins I/O. `handshakeTimeout` bounds connecting plus the TLS handshake.
+    package func start(delegate: ConnectionDelegate, handshakeTimeout: TimeInterval = 10) {
+        dispatchPrecondition(condition: .onQueue(self.queue))
+        self.delegate = delegate
+        self.selfReference = self
+        let readSource = DispatchSource.makeReadSource(fileDescriptor: self.fd, queue: self.queue)
+        let writeSource = DispatchSource.makeWriteSource(fileDescriptor: self.fd, queue: self.queue)
+        let fd = self.fd
+        readSource.setEventHandler { [weak self] in self?.readable() }
+        writeSource.setEventHandler { [weak self] in self?.writable() }
+        // Both sources must be cancelled before the descriptor closes.
+        let cancelled = DispatchGroup()
+        cancelled.enter()
+        cancelled.enter()
+        readSource.setCancelHandler { cancelled.leave() }
+        writeSource.setCancelHandler { cancelled.leave() }
+        cancelled.notify(queue: self.queue) { Foundation.close(fd) }
+        self.readSource = readSource
+        self.writeSource = writeSource
+
+        let timer = DispatchSource.makeTimerSource(queue: self.queue)
+        timer.schedule(deadline: .now() + handshakeTimeout)
+        timer.setEventHandler { [weak self] in
+            guard let self, !self.isActive else { return }
+            self.close(error: .timedOut(self.tls == nil ? "connect" : "TLS handshake"))
+        }
+        timer.resume()
+        self.handshakeTimer = timer
+
+        if self.isConnecting {
+            self.resumeWriteSource()
+        } else {
+            self.resumeReadSource()
+            if self.tls == nil { self.becomeActive() }
+        }
+    }
+
+    private func becomeActive() {
+        self.isActive = true
+        self.handshakeTimer?.cancel()
+        self.handshakeTimer = nil
+        self.delegate?.connectionDidBecomeActive(self)
+    }
+
+    // MARK: Reading
+
+    /// Stops reading from the socket until `resumeReading`; the kernel buffer then pushes back on the peer.
+    package func pauseReading() {
+        self.wantsReading = false
+        self.suspendReadSource()
+    }
+
+    package func resumeReading() {
+        self.wantsReading = true
+        guard !self.isClosed, !self.sawEOF, !self.isConnecting else { return }
+        self.resumeReadSource()
+        if self.tls != nil, self.isActive {
+            // Plaintext may already sit decrypted inside the TLS object.
+            self.queue.async { [weak self] in self?.drainTLS() }
+        }
+    }
+
+    private func readable() {
+        guard !self.isClosed else { return }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        for _ in 0..<16 {
+            let n = buffer.withUnsafeMutableBytes { Foundation.read(self.fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                buffer.withUnsafeBytes { bytes in
+                    let received = UnsafeRawBufferPointer(rebasing: bytes[0..<n])
+                    if let tls = self.tls {
+                        tls.receiveCiphertext(received)
+                    } else {
+                        self.delegate?.connection(self, didReceive: received)
+                    }
+                }
+                if self.tls != nil { self.drainTLS() }
+                if self.isClosed || !self.wantsReading { return }
+                if n < buffer.count { return }
+            } else if n == 0 {
+                self.receivedEOF()
+                return
+            } else {
+                if errno == EAGAIN || errno == EINTR { return }
+                self.close(error: .io(IOError(errno: errno, call: "read")))
+                return
+            }
+        }
+    }
+
+    private func drainTLS() {
+        guard let tls = self.tls, !self.isClosed else { return }
+        do {
+            if !self.isActive {
+                let state = try tls.handshake()
+                self.flushCiphertext()
+                guard case .complete = state else { return }
+                self.becomeActive()
+            }
+            var plaintext = [UInt8](repeating: 0, count: 65_536)
+            while self.wantsReading, !self.isClosed {
+                let result = try plaintext.withUnsafeMutableBytes { try tls.read(into: $0) }
+                switch result {
+                case .bytes(let n):
+                    plaintext.withUnsafeBytes { self.delegate?.connection(self, didReceive: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                case .wantMore:
+                    self.flushCiphertext()
+                    return
+                case .closed:
+                    self.flushCiphertext()
+                    self.receivedEOF()
+                    return
+                }
+            }
+        } catch {
+            self.flushCiphertext()
+            self.close(error: .tls("\(error)"))
+        }
+    }
+
+    private func receivedEOF() {
+        guard !self.sawEOF else { return }
+        self.sawEOF = true
+        self.suspendReadSource()
+        if !self.isActive {
+            self.close(error: .io(IOError(errno: ECONNRESET, call: self.tls == nil ? "connect" : "TLS handshake")))
+            return
+        }
+        self.delegate?.connectionDidReceiveEOF(self)
+    }
+
+    // MARK: Writing
+
+    /// Queues plaintext; it is encrypted at once with TLS and written as the socket allows.
+    package func write(_ bytes: UnsafeRawBufferPointer) {
+        dispatchPrecondition(condition: .onQueue(self.queue))
+        guard !self.isClosed, bytes.count > 0 else { return }
+        if let tls = self.tls {
+            do {
+                var offset = 0
+                while offset < bytes.count {
+                    offset += try tls.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                }
+            } catch {
+                self.close(error: .tls("\(error)"))
+                return
+            }
+            let ciphertext = tls.pendingCiphertext()
+            self.outbound.append(ciphertext)
+            self.queuedTotal += ciphertext.count
+        } else {
+            self.outbound.append(bytes)
+            self.queuedTotal += bytes.count
+        }
+        self.flushMarks.append((self.queuedTotal, bytes.count))
+        self.flush()
+    }
+
+    package func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { self.write($0) }
+    }
+
+    /// Sends TLS close_notify (if any) and FIN after everything queued; reading goes on.
+    package func shutdownOutput() {
+        guard !self.isClosed, !self.shutdownRequested else { return }
+        self.shutdownRequested = true
+        if let tls = self.tls {
+            tls.shutdown()
+            self.flushCiphertext()
+        }
+        self.flush()
+    }
+
+    private func flushCiphertext() {
+        guard let tls = self.tls else { return }
+        let ciphertext = tls.pendingCiphertext()
+        guard !ciphertext.isEmpty else { return }
+        self.outbound.append(ciphertext)
+        self.queuedTotal += ciphertext.count
+        self.flush()
+    }
+
+    private func writable() {
+        if self.isConnecting {
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(self.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 {
+                self.close(error: .io(IOError(errno: error, call: "connect")))
+                return
+            }
+            self.isConnecting = false
+            self.suspendWriteSource()
+            if self.wantsReading { self.resumeReadSource() }
+            if let tls = self.tls {
+                do {
+                    _ = try tls.handshake()
+                    self.flushCiphertext()
+                } catch {
+                    self.close(error: .tls("\(error)"))
+                }
+                _ = tls
+            } else {
+                self.becomeActive()
+            }
+            return
+        }
+        self.flush()
+    }
+
+    private func flush() {
+        guard !self.isClosed, !self.isConnecting else { return }
+        while !self.outbound.isEmpty {
+            var failure: Int32 = 0
+            let written = self.outbound.withFirstChunk { chunk in
+                let n = Foundation.send(self.fd, chunk.baseAddress, chunk.count, Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    failure = errno
+                    return 0
+                }
+                return n
+            }
+            if failure == EAGAIN || failure == EINTR { break }
+            if failure != 0 {
+                self.close(error: .io(IOError(errno: failure, call: "send")))
+                return
+            }
+            self.writtenTotal += written
+        }
+        var flushed = 0
+        while let mark = self.flushMarks.first, mark.end <= self.writtenTotal {
+            flushed += mark.plaintext
+            self.flushMarks.removeFirst()
+        }
+        if self.outbound.isEmpty {
+            self.suspendWriteSource()
+            if self.shutdownRequested { Foundation.shutdown(self.fd, Int32(SHUT_WR)) }
+        } else {
+            self.resumeWriteSource()
+        }
+        if flushed > 0 { self.delegate?.connection(self, didFlush: flushed) }
+    }
+
+    // MARK: Closing
+
+    /// Closes at once; queued bytes are dropped. The delegate hears `connectionDidClose` once.
+    package func close(error: ConnectionError? = nil) {
+        guard !self.isClosed else { return }
+        self.isClosed = true
+        self.handshakeTimer?.cancel()
+        self.handshakeTimer = nil
+        if let readSource {
+            if self.isReadSourceSuspended { readSource.resume() }
+            readSource.cancel()
+        }
+        if let writeSource {
+            if self.isWriteSourceSuspended { writeSource.resume() }
+            writeSource.cancel()
+        }
+        self.outbound = ByteQueue()
+        self.flushMarks = []
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.connectionDidClose(self, error: error)
+        self.selfReference = nil
+    }
+
+    deinit {
+        // Only reached for a connection never started, or after `close`: sources were resumed and cancelled.
+        if self.readSource == nil { Foundation.close(self.fd) }
+    }
+
+    /// Writes what is queued, then closes; bounded by `timeout`.
+    package func closeAfterFlush(timeout: TimeInterval = 5) {
+        guard !self.isClosed else { return }
+        self.shutdownOutput()
+        if self.outbound.isEmpty {
+            // Let the peer read our FIN before the socket goes away; its EOF or the timer closes us.
+        }
+        self.queue.asyncAfter(deadline: .now() + timeout) { [weak self] in self?.close() }
+    }
+
+    private func suspendReadSource() {
+        guard let readSource, !self.isReadSourceSuspended else { return }
+        readSource.suspend()
+        self.isReadSourceSuspended = true
+    }
+
+    private func resumeReadSource() {
+        guard let readSource, self.isReadSourceSuspended, !self.isClosed else { return }
+        readSource.resume()
+        self.isReadSourceSuspended = false
+    }
+
+    private func suspendWriteSource() {
+        guard let writeSource, !self.isWriteSourceSuspended else { return }
+        writeSource.suspend()
+        self.isWriteSourceSuspended = true
+    }
+
+    private func resumeWriteSource() {
+        guard let writeSource, self.isWriteSourceSuspended, !self.isClosed else { return }
+        writeSource.resume()
+        self.isWriteSourceSuspended = false
+    }
+}
+
+// A Connection is confined to `queue`: every method is called there (checked where it matters), and other
+// threads reach it only by dispatching onto that queue.
+extension Connection: @unchecked Sendable {}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// The reverse-HTTP/2 tunnel's own vocabulary: paths, headers and the hello exchange.
+///
+/// The controller is the HTTP/2 client; every user request is one stream carrying the original method, path and
+/// end-to-end headers plus the `porthole-*` headers below.
+package enum TunnelProtocol {
+    package static let version = 1
+    package static let alpn = "h2"
+
+    /// The controller's first request on a new tunnel.
+    package static let helloPath = "/.porthole/v1/hello"
+
+    /// `TYPE/NAME` of the service a stream is for.
+    package static let serviceHeader = "porthole-service"
+    /// The request id both ends log.
+    package static let requestIDHeader = "porthole-request-id"
+    /// The authenticated user, for the agent's audit log.
+    package static let userHeader = "porthole-user"
+    /// Set when the user asked for an HTTP/1.1 upgrade: the original `Upgrade` value.
+    package static let upgradeHeader = "porthole-upgrade"
+    /// On a response: the backend's real status when HTTP/2 cannot carry it (101).
+    package static let statusHeader = "porthole-status"
+    /// On a response: the error came from Porthole (agent), not from the backend.
+    package static let errorHeader = "porthole-error"
+    /// On the hello request: the controller's instance id.
+    package static let instanceHeader = "porthole-instance"
+
+    /// Connection-specific headers that never cross a hop (RFC 9110 §7.6.1), plus HTTP/1.1 framing.
+    package static let hopByHopHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "http2-settings",
+    ]
+
+    /// Headers that carry a user's credentials or identity claims; never forwarded to a backend.
+    package static func isCredential(_ lowercasedName: String) -> Bool {
+        lowercasedName == "authorization" || lowercasedName == "proxy-authorization" || lowercasedName == "cookie"
+            || lowercasedName.hasPrefix("impersonate-") || lowercasedName == "x-remote-user"
+            || lowercasedName.hasPrefix("x-remote-group") || lowercasedName.hasPrefix("x-remote-extra-")
+            || lowercasedName == "x-forwarded-client-cert" || lowercasedName == "x-porthole-id-token"
+    }
+
+    /// End-to-end headers of an HTTP/1.1 message, lowercased, minus hop-by-hop ones, anything named in
+    /// `Connection`, credentials, and our own `porthole-*` headers (which only we may set).
+    package static func forwardableHeaders(_ headers: HTTPHeaders) -> [HTTPField] {
+        let named = Set(headers.tokens("connection"))
+        var fields: [HTTPField] = []
+        fields.reserveCapacity(headers.count)
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if self.hopByHopHeaders.contains(lower) || named.contains(lower) || self.isCredential(lower)
+                || lower.hasPrefix("porthole-") || lower == "host" || lower.hasPrefix(":")
+            {
+                continue
+            }
+            fields.append(HTTPField(lower, value))
+        }
+        return fields
+    }
+}
+
+/// What the agent answers to the hello.
+package struct AgentHello: Codable, Sendable, Equatable {
+    package var name: String
+    package var protocolVersion: Int
+    package var agentVersion: String
+    package var annotations: [String: String]
+    package var services: [AdvertisedService]
+
+    package init(name: String, protocolVersion: Int, agentVersion: String, annotations: [String: String],
+                 services: [AdvertisedService]) {
+        self.name = name
+        self.protocolVersion = protocolVersion
+        self.agentVersion = agentVersion
+        self.annotations = annotations
+        self.services = services
+    }
+}
+
+/// A service as the agent advertises it: no URL, no credentials.
+package struct AdvertisedService: Codable, Sendable, Equatable, Hashable {
+    package var type: String
+    package var name: String
+    package var annotations: [String: String]
+
+    package init(type: String, name: String, annotations: [String: String]) {
+        self.type = type
+        self.name = name
+        self.annotations = annotations
+    }
+}
+
+/// A JSON error body as users receive it: `{"error": "..."}`.
+package enum ErrorBody {
+    package static func json(_ message: String, requestID: String? = nil) -> [UInt8] {
+        var text = "{\"error\":\(Log.jsonString(message))"
+        if let requestID { text += ",\"requestID\":\(Log.jsonString(requestID))" }
+        return Array((text + "}\n").utf8)
+    }
+}
+
+/// Short random identifiers for requests and sessions.
+package enum RandomID {
+    package static func make(bytes: Int = 8) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}

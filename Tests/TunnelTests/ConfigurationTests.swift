@@ -1,0 +1,590 @@
+import Foundation
+import Testing
+
+@testable import Tunnel
+
+/// A fresh directory under the system temporary directory, removed when the value is released.
+private final class TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        self.path = NSTemporaryDirectory() + "porthole-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: self.path) }
+
+    func write(_ name: String, _ contents: String) throws -> String {
+        let file = "\(self.path)/\(name)"
+        try contents.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+}
+
+private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// Runs `body` and returns the `ConfigurationError` it throws, recording an issue if it throws none.
+private func configurationError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation)
+    -> ConfigurationError?
+{
+    do {
+        try body()
+        Issue.record("expected a ConfigurationError", sourceLocation: sourceLocation)
+    } catch let error as ConfigurationError {
+        return error
+    } catch {
+        Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}
+
+private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+    guard case .invalid(let field, _)? = configurationError(body, sourceLocation: sourceLocation) else { return nil }
+    return field
+}
+
+@Suite struct ListenAddressTests {
+    @Test(arguments: [
+        ("127.0.0.1:8443", "127.0.0.1", 8443, "127.0.0.1:8443"),
+        ("[::1]:0", "::1", 0, "[::1]:0"),
+        (":8443", "0.0.0.0", 8443, "0.0.0.0:8443"),
+        ("localhost:65535", "localhost", 65535, "localhost:65535"),
+        ("porthole-0.porthole.svc:8441", "porthole-0.porthole.svc", 8441, "porthole-0.porthole.svc:8441"),
+        ("[fe80::1%eth0]:80", "fe80::1%eth0", 80, "[fe80::1%eth0]:80"),
+    ])
+    func parses(text: String, host: String, port: Int, description: String) throws {
+        let address = try ListenAddress(parsing: text)
+        #expect(address == ListenAddress(host: host, port: UInt16(port)))
+        #expect(address.description == description)
+        #expect(try ListenAddress(parsing: address.description) == address)
+    }
+
+    @Test(arguments: [
+        ("", "has no port"), ("8443", "has no port"), ("host:", "has no numeric port"),
+        ("host:http", "has no numeric port"), ("host:70000", "has a port above 65535"),
+        ("host:-1", "has no numeric port"), ("::1:80", "looks like an IPv6 address; write it in brackets"),
+        ("[::1", "has no closing ']'"), ("[::1]80", "has no ':PORT' after ']'"),
+        ("[]:80", "has no valid IPv6 address in brackets"), ("[nothex]:80", "has no valid IPv6 address in brackets"),
+        ("http://x:80", "looks like an IPv6 address; write it in brackets"),
+        ("my host:80", "has a host that is not a name or IP address"),
+    ])
+    func rejects(text: String, why: String) {
+        let error = configurationError { _ = try ListenAddress(parsing: text, field: "agentListen") }
+        #expect(
+            error
+                == .invalid(
+                    field: "agentListen",
+                    reason: "\"\(text)\" \(why); expected HOST:PORT, e.g. 127.0.0.1:8443, [::1]:8443 or :8443"))
+    }
+
+    @Test func codesAsString() throws {
+        let data = try JSONEncoder().encode([ListenAddress(host: "::1", port: 9)])
+        #expect(String(decoding: data, as: UTF8.self) == #"["[::1]:9"]"#)
+        #expect(try JSONDecoder().decode([ListenAddress].self, from: data) == [ListenAddress(host: "::1", port: 9)])
+    }
+}
+
+@Suite struct ControllerConfigurationTests {
+    let required = ["--ca-cert", "ca.crt", "--ca-key", "ca.key"]
+
+    @Test func defaults() throws {
+        let configuration = try ControllerConfiguration.load(arguments: self.required)
+        #expect(configuration.caCertFile == "ca.crt" && configuration.caKeyFile == "ca.key")
+        #expect(configuration.serverNames == ["localhost"])
+        #expect(configuration.serverCertFile == nil && configuration.serverKeyFile == nil)
+        #expect(configuration.agentListen.description == "0.0.0.0:8441")
+        #expect(configuration.serviceListen.description == "0.0.0.0:8443")
+        #expect(configuration.controlListen.description == "0.0.0.0:8444")
+        #expect(configuration.metricsListen.description == "0.0.0.0:9090")
+        #expect(configuration.serviceURL == nil)
+        #expect(configuration.trustDomain == "porthole.local")
+        #expect(configuration.logLevel == "info" && configuration.level == .info)
+        #expect(configuration.pingIntervalSeconds == 10 && configuration.pingTimeoutSeconds == 30)
+        #expect(configuration.instanceID == nil)
+        #expect(configuration.drainTimeoutSeconds == 30)
+        #expect(configuration.streamWindowBytes == 1_048_576 && configuration.maxHeaderBytes == 65_536)
+        #expect(configuration.kubeconfigDefaultTTLSeconds == 28_800 && configuration.kubeconfigMaxTTLSeconds == 86_400)
+        #expect(configuration.tokenDefaultTTLSeconds == 3_600 && configuration.tokenMaxTTLSeconds == 86_400)
+    }
+
+    @Test func everyFlagIsApplied() throws {
+        let configuration = try ControllerConfiguration.load(arguments: [
+            "--ca-cert", "/ca.crt", "--ca-key=/ca.key", "--server-name", "a.example", "--server-name", "10.0.0.1",
+            "--server-cert", "/s.crt", "--server-key", "/s.key", "--agent-listen", "127.0.0.1:0",
+            "--service-listen", "[::1]:0", "--control-listen", ":0", "--metrics-listen", "127.0.0.1:0",
+            "--service-url", "https://a.example:443", "--trust-domain", "corp.example", "--log-level", "debug",
+            "--ping-interval", "0.5", "--ping-timeout", "2", "--instance-id", "ctl-1", "--drain-timeout", "0",
+        ])
+        var expected = ControllerConfiguration()
+        expected.caCertFile = "/ca.crt"
+        expected.caKeyFile = "/ca.key"
+        expected.serverNames = ["a.example", "10.0.0.1"]
+        expected.serverCertFile = "/s.crt"
+        expected.serverKeyFile = "/s.key"
+        expected.agentListen = ListenAddress(host: "127.0.0.1", port: 0)
+        expected.serviceListen = ListenAddress(host: "::1", port: 0)
+        expected.controlListen = ListenAddress(host: "0.0.0.0", port: 0)
+        expected.metricsListen = ListenAddress(host: "127.0.0.1", port: 0)
+        expected.serviceURL = "https://a.example:443"
+        expected.trustDomain = "corp.example"
+        expected.logLevel = "debug"
+        expected.pingIntervalSeconds = 0.5
+        expected.pingTimeoutSeconds = 2
+        expected.instanceID = "ctl-1"
+        expected.drainTimeoutSeconds = 0
+        #expect(configuration == expected)
+    }
+
+    @Test func flagsOverrideFileWhichOverridesDefaults() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write(
+            "controller.json",
+            """
+            {"caCertFile": "pki/ca.crt", "caKeyFile": "/abs/ca.key", "serverNames": ["file.example"],
+             "agentListen": "127.0.0.1:7000", "pingIntervalSeconds": 5, "streamWindowBytes": 2097152,
+             "serviceURL": null}
+            """)
+        let configuration = try ControllerConfiguration.load(arguments: [
+            "--config", file, "--agent-listen", "127.0.0.1:7001", "--server-name", "flag.example",
+        ])
+        #expect(configuration.caCertFile == "\(directory.path)/pki/ca.crt")
+        #expect(configuration.caKeyFile == "/abs/ca.key")
+        #expect(configuration.agentListen == ListenAddress(host: "127.0.0.1", port: 7001))
+        #expect(configuration.serverNames == ["flag.example"])
+        #expect(configuration.pingIntervalSeconds == 5)
+        #expect(configuration.streamWindowBytes == 2_097_152)
+        #expect(configuration.pingTimeoutSeconds == 30)
+        #expect(configuration.serviceListen == ListenAddress(host: "0.0.0.0", port: 8443))
+    }
+
+    @Test func exampleFileHasEveryFieldAndValidates() throws {
+        let path = "\(repositoryRoot)/examples/config/controller.json"
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        let keys = Set((object as? [String: Any] ?? [:]).keys)
+        #expect(keys == Set(ControllerConfiguration.CodingKeys.allCases.map(\.stringValue)))
+        let configuration = try ControllerConfiguration.load(arguments: ["--config", path])
+        #expect(configuration.serverNames.first == "porthole.example.com")
+    }
+
+    @Test func roundTripsThroughJSON() throws {
+        var configuration = ControllerConfiguration()
+        configuration.caCertFile = "/ca.crt"
+        configuration.instanceID = "x"
+        let data = try JSONEncoder().encode(configuration)
+        #expect(try JSONDecoder().decode(ControllerConfiguration.self, from: data) == configuration)
+    }
+
+    @Test func helpListsEveryContractFlag() {
+        let usage = ControllerConfiguration.usage
+        for flag in [
+            "--ca-cert FILE", "--ca-key FILE", "--server-name NAME", "--server-cert FILE", "--server-key FILE",
+            "--agent-listen HOST:PORT", "--service-listen HOST:PORT", "--control-listen HOST:PORT",
+            "--metrics-listen HOST:PORT", "--service-url URL", "--trust-domain DOMAIN", "--config FILE",
+            "--log-level LEVEL", "--ping-interval SECONDS", "--ping-timeout SECONDS", "--instance-id ID",
+            "--drain-timeout SECONDS", "-h, --help",
+        ] {
+            #expect(usage.contains("  \(flag)"), "missing \(flag)")
+        }
+        #expect(usage.hasPrefix("usage: porthole-controller [options]"))
+        #expect(usage.contains("(default: 0.0.0.0:8441)"))
+        #expect(usage.contains("(repeatable; default: localhost)"))
+        #expect(usage.split(separator: "\n").allSatisfy { $0.count <= 120 })
+        #expect(throws: ConfigurationError.helpRequested) { try ControllerConfiguration.load(arguments: ["-h"]) }
+    }
+
+    @Test func requiresCAFiles() {
+        #expect(invalidField { _ = try ControllerConfiguration.load(arguments: []) } == "caCertFile")
+        #expect(invalidField { _ = try ControllerConfiguration.load(arguments: ["--ca-cert", "x"]) } == "caKeyFile")
+    }
+
+    @Test(arguments: [
+        (["--server-cert", "s.crt"], "serverKeyFile"),
+        (["--server-key", "s.key"], "serverCertFile"),
+        (["--server-cert", "", "--server-key", "k"], "serverCertFile"),
+        (["--server-name", "bad name"], "serverNames[0]"),
+        (["--server-name", "ok.example", "--server-name", "-bad.example"], "serverNames[1]"),
+        (["--service-listen", ":8441"], "serviceListen"),
+        (["--metrics-listen", "127.0.0.1:8444"], "metricsListen"),
+        (["--service-url", "http://x.example"], "serviceURL"),
+        (["--service-url", "x.example:443"], "serviceURL"),
+        (["--trust-domain", "Porthole.Local"], "trustDomain"),
+        (["--trust-domain", ""], "trustDomain"),
+        (["--log-level", "verbose"], "logLevel"),
+        (["--ping-interval", "0"], "pingIntervalSeconds"),
+        (["--ping-interval", "-1"], "pingIntervalSeconds"),
+        (["--ping-timeout", "10"], "pingTimeoutSeconds"),
+        (["--ping-interval", "20", "--ping-timeout", "15"], "pingTimeoutSeconds"),
+        (["--instance-id", "a b"], "instanceID"),
+        (["--instance-id", ""], "instanceID"),
+        (["--drain-timeout", "-1"], "drainTimeoutSeconds"),
+    ])
+    func rejectsInvalidFlagValues(arguments: [String], field: String) {
+        #expect(invalidField { _ = try ControllerConfiguration.load(arguments: self.required + arguments) } == field)
+    }
+
+    @Test(arguments: [
+        (#"{"serverNames": []}"#, "serverNames"),
+        (#"{"streamWindowBytes": 1000}"#, "streamWindowBytes"),
+        (#"{"streamWindowBytes": 4294967296}"#, "streamWindowBytes"),
+        (#"{"maxHeaderBytes": 100}"#, "maxHeaderBytes"),
+        (#"{"kubeconfigDefaultTTLSeconds": 0}"#, "kubeconfigDefaultTTLSeconds"),
+        (#"{"kubeconfigMaxTTLSeconds": 60}"#, "kubeconfigMaxTTLSeconds"),
+        (#"{"tokenDefaultTTLSeconds": -5}"#, "tokenDefaultTTLSeconds"),
+        (#"{"tokenMaxTTLSeconds": 10}"#, "tokenMaxTTLSeconds"),
+    ])
+    func rejectsInvalidFileValues(json: String, field: String) throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write("c.json", json)
+        #expect(
+            invalidField { _ = try ControllerConfiguration.load(arguments: self.required + ["--config", file]) }
+                == field)
+    }
+
+    @Test func validationMessagesSayHowToFix() {
+        #expect(
+            configurationError { _ = try ControllerConfiguration.load(arguments: []) }
+                == .invalid(field: "caCertFile", reason: "required (--ca-cert FILE)"))
+        #expect(
+            configurationError {
+                _ = try ControllerConfiguration.load(arguments: self.required + ["--ping-timeout", "5"])
+            } == .invalid(field: "pingTimeoutSeconds", reason: "must be more than pingIntervalSeconds (10), got 5"))
+        #expect(
+            configurationError {
+                _ = try ControllerConfiguration.load(arguments: self.required + ["--control-listen", ":8443"])
+            } == .invalid(field: "controlListen", reason: "0.0.0.0:8443 clashes with serviceListen (0.0.0.0:8443)"))
+    }
+
+    @Test func listenersOnDifferentHostsOrEphemeralPortsDoNotClash() throws {
+        _ = try ControllerConfiguration.load(
+            arguments: self.required + [
+                "--agent-listen", "127.0.0.1:9000", "--service-listen", "127.0.0.2:9000", "--control-listen", ":0",
+                "--metrics-listen", ":0",
+            ])
+    }
+
+    @Test func badFlagValueIsUsageError() {
+        let error = configurationError {
+            _ = try ControllerConfiguration.load(arguments: self.required + ["--agent-listen", "nope"])
+        }
+        guard case .usage(let message)? = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(message.hasPrefix("--agent-listen: \"nope\" has no port"))
+        #expect(
+            configurationError { _ = try ControllerConfiguration.load(arguments: ["--ping-interval", "often"]) }
+                == .usage("--ping-interval expects a number, got \"often\""))
+    }
+
+    @Test func fileErrorsNameFileAndField() throws {
+        let directory = try TemporaryDirectory()
+        let missing = "\(directory.path)/missing.json"
+        #expect(
+            configurationError { _ = try ControllerConfiguration.load(arguments: ["--config", missing]) }
+                == .unreadableFile(path: missing, reason: "No such file or directory"))
+
+        let cases: [(String, String)] = [
+            (#"{"pingIntervalSeconds": "ten"}"#, "pingIntervalSeconds: expected a number"),
+            (#"{"agentListen": "8441"}"#, "agentListen: \"8441\" has no port"),
+            (#"{"serverNames": "a"}"#, "serverNames: expected an array"),
+            (#"{"caCertFile": null, "pingIntervalSecond": 3}"#, "pingIntervalSecond: unknown field (known fields: "),
+            (#"{"caCertFile": "#, "not valid JSON"),
+            (#"[]"#, "expected an object"),
+        ]
+        for (json, prefix) in cases {
+            let file = try directory.write("bad.json", json)
+            let error = configurationError { _ = try ControllerConfiguration.load(arguments: ["--config", file]) }
+            guard case .malformedFile(let path, let reason)? = error else {
+                Issue.record("\(json): \(String(describing: error))")
+                continue
+            }
+            #expect(path == file)
+            #expect(reason.hasPrefix(prefix), "\(json) gave \(reason)")
+        }
+    }
+
+    @Test func derivedValues() throws {
+        var configuration = try ControllerConfiguration.load(arguments: self.required)
+        #expect(configuration.serviceURL(boundPort: 41_234) == "https://localhost:41234")
+        configuration.serverNames = ["::1"]
+        #expect(configuration.serviceURL(boundPort: 1) == "https://[::1]:1")
+        configuration.serviceURL = "https://porthole.example.com"
+        #expect(configuration.serviceURL(boundPort: 1) == "https://porthole.example.com")
+        let generated = configuration.makeInstanceID()
+        #expect(generated.count > 9 && generated != configuration.makeInstanceID())
+        #expect(ConfigurationValidation.isName(generated))
+        configuration.instanceID = "fixed"
+        #expect(configuration.makeInstanceID() == "fixed")
+    }
+}
+
+@Suite struct AgentConfigurationTests {
+    let required = [
+        "--controller", "127.0.0.1:8441", "--cert", "a.crt", "--key", "a.key", "--ca-cert", "ca.crt", "--services",
+        "s.json",
+    ]
+
+    @Test func defaults() throws {
+        let configuration = try AgentConfiguration.load(arguments: self.required)
+        #expect(configuration.controllers == [ListenAddress(host: "127.0.0.1", port: 8441)])
+        #expect(configuration.certFile == "a.crt" && configuration.keyFile == "a.key")
+        #expect(configuration.caCertFile == "ca.crt" && configuration.servicesFile == "s.json")
+        #expect(configuration.annotations.isEmpty)
+        #expect(configuration.logLevel == "info" && configuration.metricsListen == nil)
+        #expect(configuration.pingIntervalSeconds == 10 && configuration.pingTimeoutSeconds == 30)
+        #expect(configuration.reconnectMinSeconds == 0.5 && configuration.reconnectMaxSeconds == 30)
+        #expect(configuration.reconnectResetAfterSeconds == 60)
+        #expect(configuration.streamWindowBytes == 1_048_576)
+        #expect(configuration.controllerServerName == nil)
+        #expect(configuration.serverName(for: configuration.controllers[0]) == "127.0.0.1")
+    }
+
+    @Test func flagsOverrideFile() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write(
+            "agent.json",
+            """
+            {"controllers": ["a.example:1", "b.example:2"], "certFile": "tls/agent.crt", "keyFile": "tls/agent.key",
+             "caCertFile": "/etc/ca.crt", "servicesFile": "services.json",
+             "annotations": {"team": "file", "region": "eu"}, "reconnectMaxSeconds": 10,
+             "controllerServerName": "porthole.example"}
+            """)
+        let configuration = try AgentConfiguration.load(arguments: [
+            "--config", file, "--controller", "c.example:3", "--annotation", "team=flag", "--annotation", "tier=1",
+            "--metrics-listen", ":9091", "--log-level", "warning", "--ping-interval", "1", "--ping-timeout", "3",
+            "--key", "/override.key",
+        ])
+        #expect(configuration.controllers == [ListenAddress(host: "c.example", port: 3)])
+        #expect(configuration.certFile == "\(directory.path)/tls/agent.crt")
+        #expect(configuration.keyFile == "/override.key")
+        #expect(configuration.servicesFile == "\(directory.path)/services.json")
+        #expect(configuration.annotations == ["team": "flag", "region": "eu", "tier": "1"])
+        #expect(configuration.metricsListen == ListenAddress(host: "0.0.0.0", port: 9091))
+        #expect(configuration.level == .warning)
+        #expect(configuration.pingIntervalSeconds == 1 && configuration.pingTimeoutSeconds == 3)
+        #expect(configuration.reconnectMaxSeconds == 10)
+        #expect(configuration.serverName(for: configuration.controllers[0]) == "porthole.example")
+    }
+
+    @Test func exampleFileHasEveryFieldAndValidates() throws {
+        let path = "\(repositoryRoot)/examples/config/agent.json"
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        let keys = Set((object as? [String: Any] ?? [:]).keys)
+        #expect(keys == Set(AgentConfiguration.CodingKeys.allCases.map(\.stringValue)))
+        let configuration = try AgentConfiguration.load(arguments: ["--config", path])
+        #expect(configuration.controllers.count == 2)
+    }
+
+    @Test func helpListsEveryContractFlag() {
+        let usage = AgentConfiguration.usage
+        for flag in [
+            "--controller HOST:PORT", "--cert FILE", "--key FILE", "--ca-cert FILE", "--services FILE",
+            "--config FILE", "--log-level LEVEL", "--annotation KEY=VALUE", "--metrics-listen HOST:PORT",
+            "--ping-interval SECONDS", "--ping-timeout SECONDS", "--controller-server-name NAME", "-h, --help",
+        ] {
+            #expect(usage.contains("  \(flag)"), "missing \(flag)")
+        }
+        #expect(usage.split(separator: "\n").allSatisfy { $0.count <= 120 })
+    }
+
+    @Test(arguments: [
+        ([], "controllers"),
+        (["--controller", "x.example:1"], "certFile"),
+        (["--controller", "x.example:1", "--cert", "c"], "keyFile"),
+        (["--controller", "x.example:1", "--cert", "c", "--key", "k"], "caCertFile"),
+        (["--controller", "x.example:1", "--cert", "c", "--key", "k", "--ca-cert", "ca"], "servicesFile"),
+    ])
+    func requiresEachSetting(arguments: [String], field: String) {
+        #expect(invalidField { _ = try AgentConfiguration.load(arguments: arguments) } == field)
+    }
+
+    @Test(arguments: [
+        (["--controller", "x.example:0"], "controllers[1]"),
+        (["--controller", "x.example:1", "--controller", ":8441"], "controllers[2]"),
+        (["--annotation", "bad key=1"], "annotations"),
+        (["--annotation", "a/b/c=1"], "annotations"),
+        (["--log-level", "loud"], "logLevel"),
+        (["--ping-interval", "0"], "pingIntervalSeconds"),
+        (["--ping-timeout", "1"], "pingTimeoutSeconds"),
+        (["--controller-server-name", "no_underscores.example"], "controllerServerName"),
+    ])
+    func rejectsInvalidFlagValues(arguments: [String], field: String) {
+        #expect(invalidField { _ = try AgentConfiguration.load(arguments: self.required + arguments) } == field)
+    }
+
+    @Test(arguments: [
+        (#"{"reconnectMinSeconds": 0}"#, "reconnectMinSeconds"),
+        (#"{"reconnectMinSeconds": 5, "reconnectMaxSeconds": 1}"#, "reconnectMaxSeconds"),
+        (#"{"reconnectResetAfterSeconds": -1}"#, "reconnectResetAfterSeconds"),
+        (#"{"streamWindowBytes": 0}"#, "streamWindowBytes"),
+    ])
+    func rejectsInvalidFileValues(json: String, field: String) throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write("a.json", json)
+        #expect(
+            invalidField { _ = try AgentConfiguration.load(arguments: self.required + ["--config", file]) } == field)
+    }
+
+    @Test func badAnnotationAndControllerAreUsageErrors() {
+        #expect(
+            configurationError { _ = try AgentConfiguration.load(arguments: ["--annotation", "novalue"]) }
+                == .usage("--annotation expects KEY=VALUE, got \"novalue\""))
+        guard
+            case .usage(let message)? = configurationError({
+                _ = try AgentConfiguration.load(arguments: ["--controller", "::1:80"])
+            })
+        else { return }
+        #expect(message.contains("write it in brackets"))
+    }
+}
+
+@Suite struct ServicesFileTests {
+    private func decode(_ json: String) throws -> ServicesFile {
+        try ServicesFile.decode(Data(json.utf8), path: "services.json")
+    }
+
+    private func invalid(_ service: String) -> String? {
+        invalidField {
+            _ = try self.decode(#"{"services": [{"type":"jenkins","name":"ok","url":"http://j"}, "# + service + "]}")
+        }
+    }
+
+    @Test func exampleFileLoadsAndValidates() throws {
+        let file = try ServicesFile.load(path: "\(repositoryRoot)/examples/config/services.json")
+        #expect(file.services.map(\.type) == ["kubernetes", "kubernetes", "jenkins", "argocd", "x-grafana"])
+        #expect(file.services[0].isInCluster && file.services[0].credentials.kind == .none)
+        #expect(
+            file.services[1].credentials.kind
+                == .clientCertificate(
+                    .init(
+                        certFile: "/etc/porthole/edge-cluster/client.crt",
+                        keyFile: "/etc/porthole/edge-cluster/client.key")))
+        #expect(
+            file.services[2].credentials.kind
+                == .basicAuth(
+                    .init(
+                        usernameFile: "/var/run/secrets/jenkins/username",
+                        passwordFile: "/var/run/secrets/jenkins/api-token")))
+        #expect(file.services[3].credentials.kind == .bearerToken(file: "/var/run/secrets/argocd/token"))
+        let everyField = Set(ServiceDefinition.CodingKeys.allCases.map(\.stringValue))
+        let object = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/examples/config/services.json")))
+        let services = (object as? [String: Any])?["services"] as? [[String: Any]] ?? []
+        #expect(services.reduce(into: Set<String>()) { $0.formUnion($1.keys) } == everyField)
+    }
+
+    @Test func minimalServiceTakesDefaults() throws {
+        let file = try self.decode(#"{"services": [{"type": "x-custom", "name": "a", "url": "https://a.example"}]}"#)
+        #expect(file.services == [ServiceDefinition(type: "x-custom", name: "a", url: "https://a.example")])
+        #expect(file.services[0].insecureSkipVerify == false && file.services[0].annotations.isEmpty)
+        #expect(try self.decode("{}").services.isEmpty)
+    }
+
+    @Test func relativePathsResolveAgainstTheFile() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write(
+            "services.json",
+            #"""
+            {"services": [{"type": "argocd", "name": "a", "url": "https://a", "caFile": "certs/ca.crt",
+              "credentials": {"basicAuth": {"usernameFile": "user", "passwordFile": "/abs/pass"}}}]}
+            """#)
+        let service = try ServicesFile.load(path: path).services[0]
+        #expect(service.caFile == "\(directory.path)/certs/ca.crt")
+        #expect(
+            service.credentials.basicAuth == .init(usernameFile: "\(directory.path)/user", passwordFile: "/abs/pass"))
+    }
+
+    @Test(arguments: [
+        (#"{"type":"Jenkins","name":"a","url":"http://a"}"#, "services[1].type"),
+        (#"{"type":"gitlab","name":"a","url":"http://a"}"#, "services[1].type"),
+        (#"{"type":"x-","name":"a","url":"http://a"}"#, "services[1].type"),
+        (#"{"type":"x_custom","name":"a","url":"http://a"}"#, "services[1].type"),
+        (#"{"type":"jenkins","name":"","url":"http://a"}"#, "services[1].name"),
+        (#"{"type":"jenkins","name":"a/b","url":"http://a"}"#, "services[1].name"),
+        (#"{"type":"jenkins","name":"ok","url":"http://other"}"#, "services[1].name"),
+        (#"{"type":"jenkins","name":"a"}"#, "services[1].url"),
+        (#"{"type":"kubernetes","name":"a"}"#, "services[1].url"),
+        (#"{"type":"kubernetes","name":"a","inCluster":false}"#, "services[1].url"),
+        (#"{"type":"jenkins","name":"a","url":"ftp://a"}"#, "services[1].url"),
+        (#"{"type":"jenkins","name":"a","url":"not a url"}"#, "services[1].url"),
+        (#"{"type":"jenkins","name":"a","url":"http://a","inCluster":true}"#, "services[1].inCluster"),
+        (#"{"type":"jenkins","name":"a","url":"http://a","caFile":"/ca"}"#, "services[1].caFile"),
+        (#"{"type":"jenkins","name":"a","url":"https://a","caFile":""}"#, "services[1].caFile"),
+        (#"{"type":"jenkins","name":"a","url":"http://a","annotations":{"a b":"c"}}"#, "services[1].annotations"),
+        (
+            #"{"type":"jenkins","name":"a","url":"http://a","credentials":{"bearerTokenFile":"/t","#
+                + #""basicAuth":{"usernameFile":"/u","passwordFile":"/p"}}}"#,
+            "services[1].credentials"
+        ),
+        (
+            #"{"type":"jenkins","name":"a","url":"http://a","credentials":{"bearerTokenFile":"/t","#
+                + #""clientCertificate":{"certFile":"/c","keyFile":"/k"}}}"#,
+            "services[1].credentials"
+        ),
+        (
+            #"{"type":"jenkins","name":"a","url":"http://a","credentials":{"bearerTokenFile":""}}"#,
+            "services[1].credentials.bearerTokenFile"
+        ),
+        (
+            #"{"type":"jenkins","name":"a","url":"http://a","#
+                + #""credentials":{"basicAuth":{"usernameFile":"/u","passwordFile":""}}}"#,
+            "services[1].credentials.basicAuth.passwordFile"
+        ),
+    ])
+    func rejectsInvalidService(service: String, field: String) {
+        #expect(self.invalid(service) == field)
+    }
+
+    @Test func inClusterKubernetesNeedsNoURL() throws {
+        let file = try self.decode(#"{"services": [{"type":"kubernetes","name":"default","inCluster":true}]}"#)
+        #expect(file.services[0].url == nil && file.services[0].isInCluster)
+    }
+
+    @Test func sameNameUnderAnotherTypeIsFine() throws {
+        _ = try self.decode(
+            #"{"services": [{"type":"jenkins","name":"a","url":"http://a"},"#
+                + #"{"type":"argocd","name":"a","url":"http://a"}]}"#)
+    }
+
+    @Test func errorMessagesNameIndexAndField() {
+        #expect(
+            configurationError {
+                _ = try self.decode(#"{"services": [{"type":"gitlab","name":"a","url":"http://a"}]}"#)
+            }
+                == .invalid(
+                    field: "services[0].type",
+                    reason: "\"gitlab\" is not one of kubernetes, jenkins, argocd; custom types start with \"x-\""))
+        #expect(
+            configurationError {
+                _ = try self.decode(
+                    #"{"services": [{"type":"jenkins","name":"a","url":"http://a"},"#
+                        + #"{"type":"jenkins","name":"a","url":"http://b"}]}"#)
+            }
+                == .invalid(
+                    field: "services[1].name", reason: "jenkins service \"a\" is already defined by services[0]"))
+    }
+
+    @Test(arguments: [
+        (#"{"services": [{"name":"a"}]}"#, "services[0].type: required field is missing"),
+        (
+            #"{"services": [{"type":"jenkins","name":"a","url":"http://a","insecureSkipVerify":"no"}]}"#,
+            "services[0].insecureSkipVerify: expected true or false"
+        ),
+        (
+            #"{"services": [{"type":"jenkins","name":"a","credentials":{"bearerToken":"x"}}]}"#,
+            "services[0].credentials.bearerToken: unknown field"
+        ),
+        (
+            #"{"services": [{"type":"jenkins","name":"a","credentials":{"basicAuth":{"usernameFile":"/u"}}}]}"#,
+            "services[0].credentials.basicAuth.passwordFile: required field is missing"
+        ),
+        (#"{"service": []}"#, "service: unknown field"),
+    ])
+    func malformedEntriesNameTheField(json: String, prefix: String) {
+        let error = configurationError { _ = try self.decode(json) }
+        guard case .malformedFile(let path, let reason)? = error else {
+            Issue.record("\(String(describing: error))")
+            return
+        }
+        #expect(path == "services.json")
+        #expect(reason.hasPrefix(prefix), "got \(reason)")
+    }
+}
