@@ -2,50 +2,85 @@ import Dispatch
 import Foundation
 import Tunnel
 
-/// The agent process: its identity, its services and one `AgentTunnel` per controller.
+/// The agent process: its identity, its services, one `ControllerPool` per configured controller, and an
+/// optional metrics listener.
 final class Agent: Sendable {
     let context: AgentContext
-    let tunnels: [AgentTunnel]
+    let pools: [ControllerPool]
+    private let metricsListener: Listener?
+    private let metricsEndpoint: MetricsEndpoint
 
     init(configuration: AgentConfiguration) throws {
-        let chain = try Certificate.chain(pem: String(contentsOfFile: configuration.certFile, encoding: .utf8))
-        let key = try PrivateKey(pem: String(contentsOfFile: configuration.keyFile, encoding: .utf8))
-        let trusted = try Certificate.chain(pem: String(contentsOfFile: configuration.caCertFile, encoding: .utf8))
-        guard let leaf = chain.first else { throw AgentError.configuration("\(configuration.certFile) holds no certificate") }
-        let name = try Self.agentName(of: leaf)
-        let tls = try TLSContext.client(certificateChain: chain, key: key, trustedCAs: trusted, verifyPeer: true,
-                                        alpn: [TunnelProtocol.alpn])
+        let identity = try AgentIdentity(certFile: configuration.certFile, keyFile: configuration.keyFile,
+                                         caFile: configuration.caCertFile)
         let file = try ServicesFile.load(path: configuration.servicesFile)
         let services = try file.services.map { try BackendService(definition: $0) }
-        let context = AgentContext(name: name, tls: tls, services: services, annotations: configuration.annotations,
-                                   configuration: configuration)
+        let metrics = AgentMetrics(registry: MetricsRegistry())
+        let context = AgentContext(identity: identity, services: services, annotations: configuration.annotations,
+                                   configuration: configuration, metrics: metrics)
         self.context = context
-        self.tunnels = configuration.controllers.map { AgentTunnel(controller: $0, context: context) }
-    }
-
-    /// The agent's name from its certificate's `spiffe://TRUST/agent/NAME` URI SAN.
-    static func agentName(of certificate: Certificate) throws -> String {
-        for uri in certificate.uriSANs {
-            guard let trust = URL(string: uri)?.host, case .agent(let name)? = EndpointIdentity(uri: uri, trustDomain: trust)
-            else { continue }
-            return name
+        let pools = configuration.controllers.map { ControllerPool(controller: $0, context: context) }
+        self.pools = pools
+        metrics.observe { pools.flatMap(\.allTunnels) }
+        self.metricsEndpoint = MetricsEndpoint(registry: metrics.registry,
+                                               notReadyReason: "no tunnel to any controller is up") {
+            pools.contains { $0.allTunnels.contains(where: \.isUp) }
         }
-        throw AgentError.configuration("the certificate names no agent (expected a URI SAN spiffe://TRUST/agent/NAME)")
+        self.metricsListener = try configuration.metricsListen.map {
+            try Listener(name: "metrics", host: $0.host, port: $0.port)
+        }
     }
 
-    func start() throws {
+    var tunnels: [AgentTunnel] { self.pools.flatMap(\.allTunnels) }
+
+    func start() {
         Log.info("agent starting", ["agent": self.context.name, "version": portholeVersion,
                                     "services": self.context.services.keys.sorted().joined(separator: ","),
-                                    "controllers": self.tunnels.map { "\($0.controller)" }.joined(separator: ",")])
-        for tunnel in self.tunnels { tunnel.start() }
+                                    "controllers": self.pools.map { "\($0.controller)" }.joined(separator: ",")])
+        for pool in self.pools { pool.start() }
+        if let listener = self.metricsListener {
+            let endpoint = self.metricsEndpoint
+            listener.start { fd, queue in
+                do {
+                    let connection = try Connection.accepted(fd: fd, tls: nil, queue: queue)
+                    SimpleHTTPServer.serve(connection: connection, listener: "metrics", handler: endpoint.handle)
+                } catch {
+                    close(fd)
+                }
+            }
+            Log.info("listening", ["listener": "metrics", "address": "\(listener.address)"])
+        }
     }
 
-    /// Returns after SIGTERM or SIGINT, once the tunnels were told to drain.
-    func waitForTermination() async {
-        let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
-        let received = await signals.next()
-        Log.info("agent stopping", ["signal": "\(received)"])
-        for tunnel in self.tunnels { tunnel.drain() }
-        try? await Task.sleep(nanoseconds: 200_000_000)
+    /// Checks the certificate files now and every `reloadCheckSeconds`; a change reconnects every tunnel with it.
+    func reloadIfChanged() {
+        guard self.context.identity.reloadIfChanged() else { return }
+        for tunnel in self.tunnels { tunnel.reconnectWithNewIdentity() }
+    }
+
+    /// Runs until SIGTERM or SIGINT (SIGHUP reloads the certificate), then drains.
+    func run() async {
+        let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGHUP])
+        let interval = self.context.configuration.reloadCheckSeconds
+        let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "porthole.agent.reload"))
+        ticker.schedule(deadline: .now() + interval, repeating: interval)
+        ticker.setEventHandler { [self] in self.reloadIfChanged() }
+        ticker.resume()
+        var received = SIGHUP
+        while received == SIGHUP {
+            received = await signals.next()
+            if received == SIGHUP {
+                Log.info("SIGHUP: checking the certificate files")
+                self.reloadIfChanged()
+            }
+        }
+        ticker.cancel()
+        Log.info("agent draining", ["signal": "\(received)"])
+        for pool in self.pools { pool.drain() }
+        let deadline = Date().addingTimeInterval(self.context.configuration.drainTimeoutSeconds)
+        while Date() < deadline, self.tunnels.contains(where: { $0.activeStreams > 0 }) {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        Log.info("agent stopped", ["streamsLeft": "\(self.tunnels.reduce(0) { $0 + $1.activeStreams })"])
     }
 }

@@ -20,8 +20,8 @@ struct AgentMain {
         Log.configure(level: configuration.level, component: "agent")
         do {
             let agent = try Agent(configuration: configuration)
-            try agent.start()
-            await agent.waitForTermination()
+            agent.start()
+            await agent.run()
         } catch {
             Log.error("agent failed to start", ["error": "\(error)"])
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

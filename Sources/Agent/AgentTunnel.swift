@@ -1,23 +1,26 @@
 import CNGHTTP2
 import Dispatch
 import Foundation
+import Synchronization
 import Tunnel
 
-/// Everything an agent's tunnels share: identity, TLS, services.
+/// Everything an agent's tunnels share: identity, services, settings and metrics.
 final class AgentContext: Sendable {
-    let name: String
-    let tls: TLSContext
+    let identity: AgentIdentity
     let services: [String: BackendService]
     let annotations: [String: String]
     let configuration: AgentConfiguration
+    let metrics: AgentMetrics
 
-    init(name: String, tls: TLSContext, services: [BackendService], annotations: [String: String],
-         configuration: AgentConfiguration) {
-        self.name = name
-        self.tls = tls
+    var name: String { self.identity.name }
+
+    init(identity: AgentIdentity, services: [BackendService], annotations: [String: String],
+         configuration: AgentConfiguration, metrics: AgentMetrics) {
+        self.identity = identity
         self.services = Dictionary(services.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         self.annotations = annotations
         self.configuration = configuration
+        self.metrics = metrics
     }
 
     var hello: AgentHello {
@@ -27,40 +30,52 @@ final class AgentContext: Sendable {
     }
 }
 
-/// Keeps one tunnel to one controller address up: dials, serves the controller's streams, and redials with
-/// jittered backoff when the tunnel drops.
+/// Keeps one tunnel to one controller replica (one resolved address) up: dials, serves the controller's streams,
+/// and redials with jittered backoff when the tunnel drops.
+///
+/// A new identity is taken make-before-break: a fresh connection is dialled, and only once it is up does the old
+/// one get GOAWAY, so its streams (a watch, an exec session) finish undisturbed.
 final class AgentTunnel {
-    let controller: ListenAddress
+    let address: SocketAddress
+    let serverName: String
     private let context: AgentContext
-    private let queue: DispatchQueue
+    let queue: DispatchQueue
     private var backoff: Backoff
+    /// The connection new streams arrive on.
     private var current: HTTP2Connection?
+    /// A connection being dialled to replace `current`.
+    private var replacement: HTTP2Connection?
+    /// Connections told to go away, finishing their streams.
+    private var retiring: [HTTP2Connection] = []
     private var connectedAt: Date?
     private var isStopped = false
+    private var redialScheduled = false
     private var instance = "-"
+    private let status = Mutex((isUp: false, activeStreams: 0))
 
-    init(controller: ListenAddress, context: AgentContext) {
-        self.controller = controller
+    init(address: SocketAddress, serverName: String, context: AgentContext) {
+        self.address = address
+        self.serverName = serverName
         self.context = context
         self.queue = EventLoops.shared.makeConnectionQueue(label: "porthole.agent.tunnel")
         self.backoff = Backoff(minimum: context.configuration.reconnectMinSeconds,
                                maximum: context.configuration.reconnectMaxSeconds)
     }
 
-    var isUp: Bool { self.queue.sync { self.current != nil && self.connectedAt != nil } }
+    /// Whether a tunnel on this address has said hello and serves streams.
+    var isUp: Bool { self.status.withLock { $0.isUp } }
+    /// Streams in flight on every connection of this tunnel.
+    var activeStreams: Int { self.status.withLock { $0.activeStreams } }
 
     func start() {
-        self.queue.async { self.dial() }
+        self.queue.async { self.current = self.dial() }
     }
 
-    private func dial() {
-        guard !self.isStopped else { return }
+    private func dial() -> HTTP2Connection? {
+        guard !self.isStopped else { return nil }
         do {
-            guard let address = try SocketAddress.resolve(host: self.controller.host, port: self.controller.port).first
-            else { throw ConnectionError.io(IOError(errno: EHOSTUNREACH, call: "resolve(\(self.controller.host))")) }
-            let connection = try Connection.connect(
-                to: address, tls: self.context.tls,
-                serverName: self.context.configuration.serverName(for: self.controller), queue: self.queue)
+            let connection = try Connection.connect(to: self.address, tls: self.context.identity.tls,
+                                                    serverName: self.serverName, queue: self.queue)
             var settings = HTTP2Settings()
             settings.streamWindow = Int32(self.context.configuration.streamWindowBytes)
             settings.validateHTTPMessaging = false
@@ -68,49 +83,83 @@ final class AgentTunnel {
                 connection: connection, role: .server, settings: settings,
                 ping: PingPolicy(interval: self.context.configuration.pingIntervalSeconds,
                                  timeout: self.context.configuration.pingTimeoutSeconds))
-            self.current = tunnel
             tunnel.start(delegate: self)
+            return tunnel
         } catch {
-            self.scheduleRedial(after: error)
+            self.connectionLost(error: error)
+            return nil
         }
     }
 
-    private func scheduleRedial(after error: Error?) {
-        guard !self.isStopped else { return }
+    private func connectionLost(error: Error?) {
+        self.updateStatus()
+        guard !self.isStopped, !self.redialScheduled else { return }
         if let connectedAt, Date().timeIntervalSince(connectedAt) > self.context.configuration.reconnectResetAfterSeconds {
             self.backoff.reset()
         }
         self.connectedAt = nil
+        self.redialScheduled = true
         let delay = self.backoff.nextDelay()
         Log.warning("tunnel down", [
-            "controller": "\(self.controller)", "error": error.map { "\($0)" } ?? "closed",
+            "controller": "\(self.address)", "instance": self.instance, "error": error.map { "\($0)" } ?? "closed",
             "retryInSeconds": String(format: "%.2f", delay),
         ])
-        self.queue.asyncAfter(deadline: .now() + delay) { self.dial() }
+        self.queue.asyncAfter(deadline: .now() + delay) {
+            self.redialScheduled = false
+            guard self.current == nil else { return }
+            self.context.metrics.reconnected()
+            self.current = self.dial()
+        }
     }
 
-    /// Stops redialing and sends GOAWAY; streams in flight may finish.
+    /// Dials a replacement with the identity now in force; the old connection drains once it is up.
+    func reconnectWithNewIdentity() {
+        self.queue.async {
+            guard !self.isStopped, self.replacement == nil else { return }
+            guard self.current != nil else { return }  // a redial is pending and will use the new identity
+            self.replacement = self.dial()
+        }
+    }
+
+    /// Sends GOAWAY on every connection and stops redialing; streams in flight may finish.
     func drain() {
         self.queue.async {
             self.isStopped = true
-            self.current?.goAway()
+            for connection in [self.current, self.replacement].compactMap({ $0 }) + self.retiring {
+                connection.goAway()
+            }
         }
+    }
+
+    /// Lets go of this replica for good (its address disappeared from DNS).
+    func stop() {
+        self.drain()
+        self.queue.asyncAfter(deadline: .now() + self.context.configuration.drainTimeoutSeconds) {
+            for connection in [self.current, self.replacement].compactMap({ $0 }) + self.retiring {
+                connection.close(error: nil)
+            }
+        }
+    }
+
+    private func updateStatus() {
+        let all = [self.current, self.replacement].compactMap { $0 } + self.retiring
+        let streams = all.reduce(0) { $0 + $1.activeStreamCount }
+        let isUp = self.connectedAt != nil && self.current != nil
+        self.status.withLock { $0 = (isUp, streams) }
     }
 }
 
 extension AgentTunnel: HTTP2ConnectionDelegate {
-    func http2ConnectionDidBecomeActive(_ connection: HTTP2Connection) {
-        self.connectedAt = Date()
-    }
+    func http2ConnectionDidBecomeActive(_ connection: HTTP2Connection) {}
 
     func http2Connection(_ connection: HTTP2Connection, didOpenStream streamID: Int32, headers: [HTTPField],
                          endStream: Bool) -> HTTP2StreamHandler? {
+        defer { self.updateStatus() }
         let path = headers.first { $0.name == ":path" }?.value ?? ""
         if path == TunnelProtocol.helloPath {
             self.instance = headers.first { $0.name == TunnelProtocol.instanceHeader }?.value ?? "-"
             self.answerHello(connection, streamID: streamID)
-            Log.info("tunnel up", ["controller": "\(self.controller)", "instance": self.instance,
-                                   "agent": self.context.name])
+            self.helloAnswered(on: connection)
             return DiscardingStream()
         }
         let serviceKey = headers.first { $0.name == TunnelProtocol.serviceHeader }?.value ?? ""
@@ -127,9 +176,23 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
             return DiscardingStream()
         }
         let exchange = BackendExchange(streamID: streamID, tunnel: connection, service: service, headers: headers,
-                                       endStream: endStream)
+                                       endStream: endStream, metrics: self.context.metrics)
         exchange.start()
         return exchange
+    }
+
+    private func helloAnswered(on connection: HTTP2Connection) {
+        if connection === self.replacement, let old = self.current {
+            // The new identity is in service: the old connection finishes its streams and goes.
+            self.replacement = nil
+            self.current = connection
+            self.retiring.append(old)
+            old.goAway()
+            Log.info("tunnel moved to the new certificate", ["controller": "\(self.address)",
+                                                             "instance": self.instance])
+        }
+        self.connectedAt = Date()
+        Log.info("tunnel up", ["controller": "\(self.address)", "instance": self.instance, "agent": self.context.name])
     }
 
     private func answerHello(_ connection: HTTP2Connection, streamID: Int32) {
@@ -141,23 +204,42 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
         connection.endStream(streamID: streamID)
     }
 
-    func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval) {}
+    func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval) {
+        self.context.metrics.pingRTT(roundTrip)
+        self.updateStatus()
+    }
 
     func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32) {
-        Log.info("controller is draining this tunnel", ["controller": "\(self.controller)", "instance": self.instance])
+        Log.info("controller is draining this tunnel", ["controller": "\(self.address)", "instance": self.instance])
+        if connection === self.current {
+            // Serve what is in flight there, but dial again at once: the replica may be restarting.
+            self.current = nil
+            self.retiring.append(connection)
+            self.connectedAt = nil
+            self.updateStatus()
+            self.connectionLost(error: nil)
+        }
     }
 
     func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?) {
-        guard self.current === connection else { return }
-        self.current = nil
-        self.scheduleRedial(after: error)
+        self.retiring.removeAll { $0 === connection }
+        if connection === self.replacement {
+            self.replacement = nil
+            Log.warning("dialling with the new certificate failed", ["controller": "\(self.address)",
+                                                                      "error": error.map { "\($0)" } ?? "closed"])
+            self.queue.asyncAfter(deadline: .now() + self.backoff.nextDelay()) { self.reconnectWithNewIdentity() }
+        } else if connection === self.current {
+            self.current = nil
+            self.connectionLost(error: error)
+        }
+        self.updateStatus()
     }
 }
 
-// All state is confined to `queue`.
+// All state is confined to `queue`, except `status`, which is behind its mutex.
 extension AgentTunnel: @unchecked Sendable {}
 
-/// A stream whose answer is already sent: whatever else arrives is acknowledged and dropped.
+/// A stream whose answer is already sent: whatever else arrives is dropped (its window returns when it closes).
 final class DiscardingStream: HTTP2StreamHandler {
     func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {}
     func streamDidReceiveData(_ bytes: [UInt8]) {}

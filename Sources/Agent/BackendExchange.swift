@@ -28,7 +28,11 @@ final class BackendExchange {
     private let startedAt = Date()
     private static let highWater = 256 * 1024
 
-    init(streamID: Int32, tunnel: HTTP2Connection, service: BackendService, headers: [HTTPField], endStream: Bool) {
+    private let metrics: AgentMetrics
+
+    init(streamID: Int32, tunnel: HTTP2Connection, service: BackendService, headers: [HTTPField], endStream: Bool,
+         metrics: AgentMetrics) {
+        self.metrics = metrics
         self.streamID = streamID
         self.tunnel = tunnel
         self.service = service
@@ -110,6 +114,8 @@ final class BackendExchange {
         guard !self.finished else { return }
         Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
                                                 "error": message])
+        self.metrics.requestFinished(serviceType: self.service.definition.type, code: status,
+                                     seconds: Date().timeIntervalSince(self.startedAt))
         if self.responseStarted {
             self.finished = true
             self.tunnel.reset(streamID: self.streamID, errorCode: NGHTTP2_INTERNAL_ERROR.rawValue)
@@ -291,6 +297,8 @@ extension BackendExchange: ConnectionDelegate {
     }
 
     private func logDone(status: Int? = nil) {
+        self.metrics.requestFinished(serviceType: self.service.definition.type, code: status ?? self.status ?? 0,
+                                     seconds: Date().timeIntervalSince(self.startedAt))
         Log.info("request done", [
             "request": self.requestID, "service": self.service.key, "method": self.method,
             "status": "\(status ?? self.status ?? 0)",

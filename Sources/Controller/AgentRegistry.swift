@@ -21,9 +21,14 @@ struct AgentSnapshot: Sendable, Codable, Equatable {
 /// Which tunnel sessions are up, by agent name. Thread-safe; sessions register after their hello.
 final class AgentRegistry: Sendable {
     private let sessions = Mutex<[String: [TunnelSession]]>([:])
+    /// Every agent name that registered since start, to tell a reconnect from a first connect.
+    private let seen = Mutex<Set<String>>([])
 
-    func register(_ session: TunnelSession) {
+    /// Adds a session; returns whether this agent name had registered before (a reconnect).
+    @discardableResult
+    func register(_ session: TunnelSession) -> Bool {
         self.sessions.withLock { $0[session.agentName, default: []].append(session) }
+        return !self.seen.withLock { $0.insert(session.agentName).inserted }
     }
 
     func unregister(_ session: TunnelSession) {

@@ -1,15 +1,18 @@
 import Dispatch
 import Foundation
+import Synchronization
 import Tunnel
 
 /// The controller process: four listeners around one context.
-final class Controller: Sendable {
+final class Controller {
     let context: ControllerContext
     private let listeners: [Listener]
-    private let controlAPI: ControlAPI
+    /// Rebuilt when the credentials change, so it mints with the CA in force.
+    private let controlAPI: Mutex<ControlAPI>
     private let metricsEndpoint: MetricsEndpoint
     /// True once every listener accepts.
     private let readiness: Readiness
+    private let reloadTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "porthole.controller.reload"))
 
     init(configuration: ControllerConfiguration) throws {
         // Bind first: with port 0 the service URL in issued kubeconfigs needs the port the kernel chose.
@@ -29,13 +32,25 @@ final class Controller: Sendable {
             ?? "https://\(Self.urlHost(configuration.serverNames.first ?? "localhost")):\(listeners[1].address.port)"
         let context = try ControllerContext(configuration: configuration, metrics: metrics, serviceURL: serviceURL)
         self.context = context
-        self.controlAPI = ControlAPI(authority: context.authority, trustDomain: configuration.trustDomain,
-                                     serviceURL: serviceURL, registry: context.registry, configuration: configuration,
-                                     metrics: metrics)
+        self.controlAPI = Mutex(Self.makeControlAPI(context))
         let readiness = Readiness()
         self.readiness = readiness
         self.metricsEndpoint = MetricsEndpoint(registry: registry, isReady: { readiness.isReady })
         metrics.observe(registry: context.registry)
+    }
+
+    private static func makeControlAPI(_ context: ControllerContext) -> ControlAPI {
+        ControlAPI(authority: context.credentials.authority, trustDomain: context.configuration.trustDomain,
+                   serviceURL: context.serviceURL, registry: context.registry, configuration: context.configuration,
+                   metrics: context.metrics)
+    }
+
+    /// Checks the CA and server certificate files; new connections use new ones, open ones keep theirs.
+    func reloadIfChanged() {
+        if self.context.reloadCredentialsIfChanged() {
+            let api = Self.makeControlAPI(self.context)
+            self.controlAPI.withLock { $0 = api }
+        }
     }
 
     static func urlHost(_ name: String) -> String {
@@ -44,7 +59,6 @@ final class Controller: Sendable {
 
     func start() {
         let context = self.context
-        let controlAPI = self.controlAPI
         let metricsEndpoint = self.metricsEndpoint
         for listener in self.listeners {
             switch listener.name {
@@ -53,9 +67,10 @@ final class Controller: Sendable {
             case "service":
                 listener.start { fd, queue in Self.acceptUser(fd: fd, queue: queue, context: context) }
             case "control":
-                listener.start { fd, queue in
-                    Self.acceptSimple(fd: fd, queue: queue, tls: context.controlTLS, listener: "control",
-                                      handler: controlAPI.handle)
+                listener.start { [self] fd, queue in
+                    let api = self.controlAPI.withLock { $0 }
+                    Self.acceptSimple(fd: fd, queue: queue, tls: context.credentials.controlTLS, listener: "control",
+                                      handler: api.handle)
                 }
             default:
                 listener.start { fd, queue in
@@ -65,6 +80,10 @@ final class Controller: Sendable {
             }
             Log.info("listening", ["listener": listener.name, "address": "\(listener.address)"])
         }
+        self.reloadTimer.schedule(deadline: .now() + self.context.configuration.reloadCheckSeconds,
+                                  repeating: self.context.configuration.reloadCheckSeconds)
+        self.reloadTimer.setEventHandler { [self] in self.reloadIfChanged() }
+        self.reloadTimer.resume()
         self.readiness.set(true)
         Log.info("controller started", ["instance": self.context.instanceID, "serviceURL": self.context.serviceURL,
                                         "version": portholeVersion])
@@ -85,7 +104,7 @@ final class Controller: Sendable {
 
     private static func acceptAgent(fd: Int32, queue: DispatchQueue, context: ControllerContext) {
         do {
-            let connection = try Connection.accepted(fd: fd, tls: context.agentTLS, queue: queue)
+            let connection = try Connection.accepted(fd: fd, tls: context.credentials.agentTLS, queue: queue)
             connection.start(delegate: HandshakeWaiter(listener: "agent") { connection in
                 let certificate = connection.tls?.peerCertificate
                 let identity = certificate.flatMap {
@@ -115,7 +134,7 @@ final class Controller: Sendable {
 
     private static func acceptUser(fd: Int32, queue: DispatchQueue, context: ControllerContext) {
         do {
-            let connection = try Connection.accepted(fd: fd, tls: context.serviceTLS, queue: queue)
+            let connection = try Connection.accepted(fd: fd, tls: context.credentials.serviceTLS, queue: queue)
             connection.start(delegate: HandshakeWaiter(listener: "service") { connection in
                 if connection.tls?.negotiatedALPN == "h2" {
                     do {
@@ -145,3 +164,6 @@ final class Controller: Sendable {
         }
     }
 }
+
+// Every stored property is immutable or thread-safe; the reload timer is configured once, in `start`.
+extension Controller: @unchecked Sendable {}

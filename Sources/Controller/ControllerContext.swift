@@ -1,57 +1,44 @@
 import Foundation
+import Synchronization
 import Tunnel
 
-/// What every controller connection shares: configuration, CA, TLS contexts, registry and metrics.
+/// What every controller connection shares: configuration, credentials, registry and metrics.
 final class ControllerContext: Sendable {
     let configuration: ControllerConfiguration
-    let authority: CertificateAuthority
     let instanceID: String
     let serviceURL: String
     let registry = AgentRegistry()
     let metrics: ControllerMetrics
-    let authenticator: Authenticator
-    let agentTLS: TLSContext
-    let serviceTLS: TLSContext
-    let controlTLS: TLSContext
+    private let state: Mutex<(credentials: ControllerCredentials, fingerprint: String)>
 
     init(configuration: ControllerConfiguration, metrics: ControllerMetrics, serviceURL: String) throws {
         self.configuration = configuration
         self.metrics = metrics
         self.serviceURL = serviceURL
-        self.authority = try CertificateAuthority(
-            certificatePEM: String(contentsOfFile: configuration.caCertFile, encoding: .utf8),
-            keyPEM: String(contentsOfFile: configuration.caKeyFile, encoding: .utf8))
         self.instanceID = configuration.instanceID
             ?? "\(ProcessInfo.processInfo.hostName)-\(RandomID.make(bytes: 3))"
-
-        let chain: [Certificate]
-        let key: PrivateKey
-        if let certFile = configuration.serverCertFile, let keyFile = configuration.serverKeyFile {
-            chain = try Certificate.chain(pem: String(contentsOfFile: certFile, encoding: .utf8))
-            key = try PrivateKey(pem: String(contentsOfFile: keyFile, encoding: .utf8))
-        } else {
-            let names = configuration.serverNames
-            let ips = names.filter { Self.isIPAddress($0) }
-            let issued = try self.authority.issueWithNewKey(CertificateSpec(
-                commonName: names.first ?? "porthole-controller", dnsNames: names.filter { !Self.isIPAddress($0) },
-                ipAddresses: ips, validity: 90 * 86_400, usage: .server))
-            chain = [issued.certificate]
-            key = issued.key
-        }
-        let trusted = [self.authority.certificate]
-        self.agentTLS = try TLSContext.server(certificateChain: chain, key: key, trustedCAs: trusted,
-                                              clientAuthentication: .required, alpn: [TunnelProtocol.alpn])
-        self.serviceTLS = try TLSContext.server(certificateChain: chain, key: key, trustedCAs: trusted,
-                                                clientAuthentication: .optional, alpn: ["h2", "http/1.1"])
-        self.controlTLS = try TLSContext.server(certificateChain: chain, key: key, trustedCAs: trusted,
-                                                clientAuthentication: .required, alpn: ["http/1.1"])
-        self.authenticator = Authenticator(trustDomain: configuration.trustDomain,
-                                           tokenVerifier: self.authority.certificate)
+        let files = ControllerCredentials.files(of: configuration)
+        self.state = Mutex((try ControllerCredentials(configuration: configuration), FileFingerprint.of(files)))
     }
 
-    static func isIPAddress(_ text: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    /// The credentials new connections use.
+    var credentials: ControllerCredentials { self.state.withLock { $0.credentials } }
+    var authenticator: Authenticator { self.credentials.authenticator }
+
+    /// Reloads the CA and server certificate when their files changed; true when replaced.
+    func reloadCredentialsIfChanged() -> Bool {
+        let fingerprint = FileFingerprint.of(ControllerCredentials.files(of: self.configuration))
+        guard fingerprint != self.state.withLock({ $0.fingerprint }) else { return false }
+        do {
+            let credentials = try ControllerCredentials(configuration: self.configuration)
+            self.state.withLock { $0 = (credentials, fingerprint) }
+            Log.info("controller credentials reloaded",
+                     ["serverCertificateNotAfter": "\(credentials.serverCertificateNotAfter)"])
+            return true
+        } catch {
+            // Files mid-rotation (new certificate beside the old key) fail to load: try again on the next check.
+            Log.warning("reloading the controller credentials failed; keeping the old ones", ["error": "\(error)"])
+            return false
+        }
     }
 }

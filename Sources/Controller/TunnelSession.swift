@@ -112,11 +112,11 @@ final class TunnelSession {
         case .success(let hello):
             self.counters.withLock { $0.hello = hello }
             self.isRegistered = true
-            self.context.registry.register(self)
+            if self.context.registry.register(self) { self.context.metrics.tunnelReconnected() }
             Log.info("agent connected", [
                 "agent": self.agentName, "session": self.id, "peer": self.address,
                 "services": hello.services.map { "\($0.type)/\($0.name)" }.joined(separator: ","),
-                "agentVersion": hello.agentVersion,
+                "agentVersion": hello.agentVersion, "instance": self.context.instanceID,
             ])
         }
     }

@@ -26,8 +26,15 @@ do {
     exit(1)
 }
 controller.start()
-let signals = SignalWatcher(signals: [SIGTERM, SIGINT])
-let received = await signals.next()
-Log.info("controller stopping", ["signal": "\(received)"])
+let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGHUP])
+var received = SIGHUP
+while received == SIGHUP {
+    received = await signals.next()
+    if received == SIGHUP {
+        Log.info("SIGHUP: checking the credential files")
+        controller.reloadIfChanged()
+    }
+}
+Log.info("controller draining", ["signal": "\(received)"])
 await controller.drain()
 exit(0)

@@ -36,6 +36,12 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
     package var streamWindowBytes: Int = 1 << 20
     /// Name sent as SNI and required in the controller's certificate; nil uses each controller's host.
     package var controllerServerName: String?
+    /// Seconds between DNS look-ups of each controller name; every A/AAAA record gets its own tunnel.
+    package var resolveIntervalSeconds: Double = 30
+    /// On SIGTERM, seconds to let in-flight streams finish after telling the controllers to stop sending.
+    package var drainTimeoutSeconds: Double = 30
+    /// Seconds between checks of the certificate, key and CA files; a change reconnects with the new identity.
+    package var reloadCheckSeconds: Double = 5
 
     /// The defaults, which do not validate until controllers and credentials are set.
     package init() {}
@@ -43,7 +49,8 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case controllers, certFile, keyFile, caCertFile, servicesFile, annotations, logLevel, metricsListen
         case pingIntervalSeconds, pingTimeoutSeconds, reconnectMinSeconds, reconnectMaxSeconds
-        case reconnectResetAfterSeconds, streamWindowBytes, controllerServerName
+        case reconnectResetAfterSeconds, streamWindowBytes, controllerServerName, resolveIntervalSeconds
+        case drainTimeoutSeconds, reloadCheckSeconds
     }
 
     /// Decodes a config file; absent fields keep their defaults, unknown fields are an error.
@@ -68,6 +75,9 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
         try read(.reconnectResetAfterSeconds, into: &self.reconnectResetAfterSeconds)
         try read(.streamWindowBytes, into: &self.streamWindowBytes)
         self.controllerServerName = try container.decodeIfPresent(String.self, forKey: .controllerServerName)
+        try read(.resolveIntervalSeconds, into: &self.resolveIntervalSeconds)
+        try read(.drainTimeoutSeconds, into: &self.drainTimeoutSeconds)
+        try read(.reloadCheckSeconds, into: &self.reloadCheckSeconds)
     }
 
     /// The command line this configuration reads.
@@ -101,6 +111,21 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
                 .value(
                     "--controller-server-name", "NAME", help: "Expected name in the controllers' certificates (SNI).",
                     default: "host of each --controller"),
+                .value(
+                    "--reconnect-min", "SECONDS", help: "First reconnect delay ceiling (full jitter below it).",
+                    default: ControllerConfiguration.format(defaults.reconnectMinSeconds)),
+                .value(
+                    "--reconnect-max", "SECONDS", help: "Largest reconnect delay ceiling.",
+                    default: ControllerConfiguration.format(defaults.reconnectMaxSeconds)),
+                .value(
+                    "--resolve-interval", "SECONDS", help: "Seconds between DNS look-ups of controller names.",
+                    default: ControllerConfiguration.format(defaults.resolveIntervalSeconds)),
+                .value(
+                    "--drain-timeout", "SECONDS", help: "On SIGTERM, how long in-flight streams may finish.",
+                    default: ControllerConfiguration.format(defaults.drainTimeoutSeconds)),
+                .value(
+                    "--reload-check", "SECONDS", help: "Seconds between checks of the certificate files for changes.",
+                    default: ControllerConfiguration.format(defaults.reloadCheckSeconds)),
             ])
     }()
 
@@ -145,6 +170,11 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
         if let value = try flags.double("--ping-interval") { self.pingIntervalSeconds = value }
         if let value = try flags.double("--ping-timeout") { self.pingTimeoutSeconds = value }
         if let value = flags.string("--controller-server-name") { self.controllerServerName = value }
+        if let value = try flags.double("--reconnect-min") { self.reconnectMinSeconds = value }
+        if let value = try flags.double("--reconnect-max") { self.reconnectMaxSeconds = value }
+        if let value = try flags.double("--resolve-interval") { self.resolveIntervalSeconds = value }
+        if let value = try flags.double("--drain-timeout") { self.drainTimeoutSeconds = value }
+        if let value = try flags.double("--reload-check") { self.reloadCheckSeconds = value }
     }
 
     /// Checks every field; the error names the first field at fault and how to set it.
@@ -173,6 +203,9 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
                 "must be at least reconnectMinSeconds (\(ControllerConfiguration.format(self.reconnectMinSeconds)))")
         }
         try ConfigurationValidation.checkPositive(self.reconnectResetAfterSeconds, field: "reconnectResetAfterSeconds")
+        try ConfigurationValidation.checkPositive(self.resolveIntervalSeconds, field: "resolveIntervalSeconds")
+        try ConfigurationValidation.checkPositive(self.drainTimeoutSeconds, field: "drainTimeoutSeconds")
+        try ConfigurationValidation.checkPositive(self.reloadCheckSeconds, field: "reloadCheckSeconds")
         try ConfigurationValidation.checkStreamWindow(self.streamWindowBytes)
         if let name = self.controllerServerName, !ConfigurationValidation.isHostName(name) {
             throw fail("controllerServerName", "\"\(name)\" is not a DNS name or IP address")

@@ -38,6 +38,8 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     package var instanceID: String?
     /// Seconds a shutting-down controller lets streams finish after GOAWAY; 0 closes at once.
     package var drainTimeoutSeconds: Double = 30
+    /// Seconds between checks of the CA and server certificate files; changed files are loaded for new connections.
+    package var reloadCheckSeconds: Double = 5
     /// HTTP/2 flow-control window per tunnel stream, in bytes; bounds memory per stream.
     package var streamWindowBytes: Int = 1 << 20
     /// Largest request or response header block accepted, in bytes.
@@ -59,7 +61,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         case agentListen, serviceListen, controlListen, metricsListen, serviceURL, trustDomain, logLevel
         case pingIntervalSeconds, pingTimeoutSeconds, instanceID, drainTimeoutSeconds, streamWindowBytes
         case maxHeaderBytes, kubeconfigDefaultTTLSeconds, kubeconfigMaxTTLSeconds, tokenDefaultTTLSeconds
-        case tokenMaxTTLSeconds
+        case tokenMaxTTLSeconds, reloadCheckSeconds
     }
 
     /// Decodes a config file; absent fields keep their defaults, unknown fields are an error.
@@ -85,6 +87,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         try read(.pingTimeoutSeconds, into: &self.pingTimeoutSeconds)
         self.instanceID = try container.decodeIfPresent(String.self, forKey: .instanceID)
         try read(.drainTimeoutSeconds, into: &self.drainTimeoutSeconds)
+        try read(.reloadCheckSeconds, into: &self.reloadCheckSeconds)
         try read(.streamWindowBytes, into: &self.streamWindowBytes)
         try read(.maxHeaderBytes, into: &self.maxHeaderBytes)
         try read(.kubeconfigDefaultTTLSeconds, into: &self.kubeconfigDefaultTTLSeconds)
@@ -140,6 +143,9 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                 .value(
                     "--drain-timeout", "SECONDS", help: "Seconds streams may finish after shutdown begins.",
                     default: Self.format(defaults.drainTimeoutSeconds)),
+                .value(
+                    "--reload-check", "SECONDS", help: "Seconds between checks of the certificate files for changes.",
+                    default: Self.format(defaults.reloadCheckSeconds)),
             ])
     }()
 
@@ -189,6 +195,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         if let value = try flags.double("--ping-timeout") { self.pingTimeoutSeconds = value }
         if let value = flags.string("--instance-id") { self.instanceID = value }
         if let value = try flags.double("--drain-timeout") { self.drainTimeoutSeconds = value }
+        if let value = try flags.double("--reload-check") { self.reloadCheckSeconds = value }
     }
 
     /// Checks every field; the error names the first field at fault and how to set it.
@@ -227,6 +234,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         if let instanceID = self.instanceID, !ConfigurationValidation.isName(instanceID) {
             throw fail("instanceID", "\"\(instanceID)\" must be non-empty letters, digits, '.', '_' or '-'")
         }
+        try ConfigurationValidation.checkPositive(self.reloadCheckSeconds, field: "reloadCheckSeconds")
         guard self.drainTimeoutSeconds.isFinite, self.drainTimeoutSeconds >= 0 else {
             throw fail("drainTimeoutSeconds", "must be 0 or more, got \(Self.format(self.drainTimeoutSeconds))")
         }

@@ -1,0 +1,66 @@
+import Foundation
+import Tunnel
+
+/// The CA, the server certificate and the TLS contexts built from them: one consistent set, replaced whole when
+/// the files change, so new connections use the new set and open ones keep theirs.
+struct ControllerCredentials: Sendable {
+    let authority: CertificateAuthority
+    let agentTLS: TLSContext
+    let serviceTLS: TLSContext
+    let controlTLS: TLSContext
+    let authenticator: Authenticator
+    let serverCertificateNotAfter: Date
+
+    init(configuration: ControllerConfiguration) throws {
+        let authority = try CertificateAuthority(
+            certificatePEM: String(contentsOfFile: configuration.caCertFile, encoding: .utf8),
+            keyPEM: String(contentsOfFile: configuration.caKeyFile, encoding: .utf8))
+        let chain: [Certificate]
+        let key: PrivateKey
+        if let certFile = configuration.serverCertFile, let keyFile = configuration.serverKeyFile {
+            chain = try Certificate.chain(pem: String(contentsOfFile: certFile, encoding: .utf8))
+            key = try PrivateKey(pem: String(contentsOfFile: keyFile, encoding: .utf8))
+        } else {
+            let names = configuration.serverNames
+            let issued = try authority.issueWithNewKey(CertificateSpec(
+                commonName: names.first ?? "porthole-controller", dnsNames: names.filter { !Self.isIPAddress($0) },
+                ipAddresses: names.filter { Self.isIPAddress($0) }, validity: 90 * 86_400, usage: .server))
+            chain = [issued.certificate]
+            key = issued.key
+        }
+        let trusted = [authority.certificate]
+        self.authority = authority
+        self.agentTLS = try TLSContext.server(certificateChain: chain, key: key, trustedCAs: trusted,
+                                              clientAuthentication: .required, alpn: [TunnelProtocol.alpn])
+        self.serviceTLS = try TLSContext.server(certificateChain: chain, key: key, trustedCAs: trusted,
+                                                clientAuthentication: .optional, alpn: ["h2", "http/1.1"])
+        self.controlTLS = try TLSContext.server(certificateChain: chain, key: key, trustedCAs: trusted,
+                                                clientAuthentication: .required, alpn: ["http/1.1"])
+        self.authenticator = Authenticator(trustDomain: configuration.trustDomain,
+                                           tokenVerifier: authority.certificate)
+        self.serverCertificateNotAfter = chain.first?.notAfter ?? Date()
+    }
+
+    /// The files this set was read from.
+    static func files(of configuration: ControllerConfiguration) -> [String] {
+        [configuration.caCertFile, configuration.caKeyFile, configuration.serverCertFile, configuration.serverKeyFile]
+            .compactMap { $0 }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+}
+
+/// Size, modification time and inode of files: a rename-into-place (as Kubernetes Secrets do) changes it.
+enum FileFingerprint {
+    static func of(_ paths: [String]) -> String {
+        paths.map { path in
+            var info = stat()
+            guard stat(path, &info) == 0 else { return "missing" }
+            return "\(info.st_ino)-\(info.st_size)-\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+        }.joined(separator: "/")
+    }
+}
