@@ -22,8 +22,12 @@ final class TunnelSession {
     var isDraining: Bool { self.counters.withLock { $0.isDraining } }
     var hello: AgentHello { self.counters.withLock { $0.hello } }
 
+    /// Serial number of the agent's certificate, to tell identities apart in logs across a rotation.
+    let certificateSerial: String
+
     init(agentName: String, connection: Connection, context: ControllerContext) throws {
         self.agentName = agentName
+        self.certificateSerial = connection.tls?.peerCertificate?.serialNumberHex ?? "-"
         self.address = connection.peerAddress.map { "\($0)" } ?? "?"
         self.queue = connection.queue
         self.context = context
@@ -117,6 +121,7 @@ final class TunnelSession {
                 "agent": self.agentName, "session": self.id, "peer": self.address,
                 "services": hello.services.map { "\($0.type)/\($0.name)" }.joined(separator: ","),
                 "agentVersion": hello.agentVersion, "instance": self.context.instanceID,
+                "certificateSerial": self.certificateSerial,
             ])
         }
     }
