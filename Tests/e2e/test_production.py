@@ -291,3 +291,52 @@ def test_request_id_is_logged_by_controller_and_agent(stack) -> None:
                                           if e.get("msg") == "request done"), None), 5, "controller request log")
     wait_until(lambda: stack.agent.process.log_entries("request done", request=request_id), 5,
                "the agent to log the same request id")
+
+
+class ControllerAt(Controller):
+    """A controller whose agent listener is on a fixed address (replicas share a port on different IPs)."""
+
+    def __init__(self, ca: CA, log_dir: Path, agent_listen: str, name: str) -> None:
+        self.ca, self.log_dir, self.name = ca, log_dir, name
+        self.extra_args = ["--server-name", "replicas.test"]
+        self.addresses = {listener: "127.0.0.1:0" for listener in porthole.LISTENERS}
+        self.addresses["agent"] = agent_listen
+        self._start()
+
+
+def unshare_works() -> bool:
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not unshare_works(), reason="needs a private mount namespace (unshare -m) for its own /etc/hosts")
+def test_agent_follows_the_dns_records_of_a_controller_name(ca: CA, services_file: Path, tmp_path: Path) -> None:
+    port = porthole.free_port()
+    controllers = [ControllerAt(ca, tmp_path, f"127.0.0.{index}:{port}", f"controller-{index}") for index in (1, 2)]
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 replicas.test\n")
+    agent_argv = [binary("porthole-agent"), "--controller", f"replicas.test:{port}", "--resolve-interval", "0.3",
+                  "--reconnect-min", "0.2", "--reconnect-max", "1", "--cert", str(ca.agent_cert()),
+                  "--key", str(ca.agent_key()), "--ca-cert", str(ca.cert), "--services", str(services_file)]
+    # The agent alone sees this hosts file: a private mount namespace with it bound over /etc/hosts.
+    script = f"mount --bind {hosts} /etc/hosts && exec " + " ".join(agent_argv)
+    agent = ManagedProcess("agent-dns", ["unshare", "-m", "sh", "-c", script], tmp_path)
+    try:
+        connected(controllers[0])
+        assert not controllers[1].process.log_entries("agent connected")
+
+        # A replica that appears in DNS is joined.
+        with hosts.open("a") as file:
+            file.write("127.0.0.2 replicas.test\n")
+        connected(controllers[1], timeout=10)
+        token = controllers[0].control().service_token()["token"]
+        assert get(controllers[1], token).status == 200
+
+        # One whose record disappears is let go; the other keeps serving.
+        hosts.write_text("127.0.0.1 localhost\n127.0.0.2 replicas.test\n")
+        agent.wait_for_logs("controller replica is gone from DNS", timeout=10)
+        assert get(controllers[1], token).status == 200
+    finally:
+        agent.stop()
+        for controller in controllers:
+            controller.stop()
