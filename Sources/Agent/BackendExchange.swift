@@ -157,6 +157,7 @@ extension BackendExchange: HTTP2StreamHandler {
     }
 
     func streamDidReceiveEnd() {
+        Log.debug("controller ended the request body", ["request": self.requestID, "upgraded": "\(self.upgraded)"])
         guard !self.requestEnded else { return }
         self.requestEnded = true
         if self.upgraded {
@@ -231,6 +232,8 @@ extension BackendExchange: ConnectionDelegate {
         if head.status == 101 {
             self.upgraded = true
             fields.append(HTTPField(TunnelProtocol.statusHeader, "101"))
+            // The user may have half-closed before the backend switched: pass that on now.
+            if self.requestEnded { self.backend?.shutdownOutput() }
         }
         fields += TunnelProtocol.forwardableHeaders(head.headers)
         let noBody = self.method == "HEAD" || head.status == 204 || head.status == 304
@@ -251,6 +254,7 @@ extension BackendExchange: ConnectionDelegate {
     }
 
     func connectionDidReceiveEOF(_ connection: Connection) {
+        Log.debug("backend closed its side", ["request": self.requestID, "upgraded": "\(self.upgraded)"])
         if self.upgraded {
             self.tunnel.endStream(streamID: self.streamID)
             if self.requestEnded { connection.close() }

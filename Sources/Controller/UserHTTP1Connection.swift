@@ -317,6 +317,11 @@ extension UserHTTP1Connection: TunnelStreamDelegate {
             return
         }
         if exchange.chunkedResponse { self.write(HTTP1Serializer.lastChunk, body: 0) }
+        if exchange.upgrade != nil {
+            // The backend refused the upgrade: nothing more will be sent its way, and the connection closes after.
+            self.exchange?.requestEnded = true
+            self.stream?.end()
+        }
     }
 
     func tunnelStream(_ stream: TunnelStream, didDrain count: Int) {

@@ -13,6 +13,7 @@ final class UserHTTP2Connection {
         settings.streamWindow = Int32(context.configuration.streamWindowBytes)
         settings.maxConcurrentStreams = 1000
         settings.maxHeaderListSize = UInt32(context.configuration.maxHeaderBytes)
+        settings.enableConnectProtocol = true
         self.http2 = try HTTP2Connection(connection: connection, role: .server, settings: settings, ping: nil)
         self.context = context
     }
@@ -52,6 +53,8 @@ final class UserHTTP2Stream {
     private var status = 0
     private var responseStarted = false
     private var isDone = false
+    /// The `:protocol` of an extended CONNECT (RFC 8441), carried as an HTTP/1.1 upgrade to the backend.
+    private var upgrade: String?
 
     private var connection: HTTP2Connection { self.owner.http2 }
     private var context: ControllerContext { self.owner.context }
@@ -63,6 +66,7 @@ final class UserHTTP2Stream {
 
     func begin(headers: [HTTPField], endStream: Bool) {
         var authorization: String?
+        var connectProtocol: String?
         var path = "/"
         var authority = "porthole"
         var forwarded: [HTTPField] = []
@@ -71,7 +75,8 @@ final class UserHTTP2Stream {
             case ":method": self.method = field.value
             case ":path": path = field.value
             case ":authority": authority = field.value
-            case ":scheme", ":protocol": break
+            case ":protocol": connectProtocol = field.value
+            case ":scheme": break
             case "authorization": authorization = field.value
             case "host": authority = field.value
             default:
@@ -84,8 +89,16 @@ final class UserHTTP2Stream {
             }
         }
         if self.method == "CONNECT" {
-            self.respondLocally(status: 501, "extended CONNECT is not supported on this listener; use HTTP/1.1 upgrades")
-            return
+            guard let connectProtocol else {
+                self.respondLocally(status: 405, "CONNECT is not supported: Porthole is not a forward proxy")
+                return
+            }
+            // RFC 8441: the backend speaks HTTP/1.1, so the agent performs a classic upgrade on the user's behalf.
+            self.upgrade = connectProtocol
+            if connectProtocol.lowercased() == "websocket" {
+                forwarded.removeAll { $0.name == "sec-websocket-key" }
+                forwarded.append(HTTPField("sec-websocket-key", Self.webSocketKey()))
+            }
         }
         switch self.context.authenticator.authenticate(authorization: authorization,
                                                        peerCertificate: self.connection.connection.tls?.peerCertificate) {
@@ -107,15 +120,22 @@ final class UserHTTP2Stream {
             return
         }
         var fields = [
-            HTTPField(":method", self.method), HTTPField(":scheme", "https"), HTTPField(":authority", authority),
-            HTTPField(":path", path),
+            HTTPField(":method", self.upgrade == nil ? self.method : "GET"), HTTPField(":scheme", "https"),
+            HTTPField(":authority", authority), HTTPField(":path", path),
         ]
         fields += forwarded
+        if let upgrade = self.upgrade { fields.append(HTTPField(TunnelProtocol.upgradeHeader, upgrade)) }
         fields.append(HTTPField(TunnelProtocol.serviceHeader, self.route.serviceKey))
         fields.append(HTTPField(TunnelProtocol.requestIDHeader, self.requestID))
         fields.append(HTTPField(TunnelProtocol.userHeader, self.route.user))
-        self.tunnel = session.openStream(headers: fields, hasBody: !endStream, delegate: self,
+        self.tunnel = session.openStream(headers: fields, hasBody: !endStream || self.upgrade != nil, delegate: self,
                                          delegateQueue: self.connection.queue)
+    }
+
+    private static func webSocketKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString()
     }
 
     private func refuse(_ status: Int, _ message: String) {
@@ -152,6 +172,7 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
     }
 
     func streamDidReceiveEnd() {
+        Log.debug("user ended its request body", ["request": self.requestID])
         self.tunnel?.end()
     }
 
@@ -175,10 +196,14 @@ extension UserHTTP2Stream: TunnelStreamDelegate {
         guard !self.responseStarted else { return }
         self.responseStarted = true
         var fields: [HTTPField] = []
+        let switched = headers.contains { $0.name == TunnelProtocol.statusHeader && $0.value == "101" }
         for field in headers where !field.name.hasPrefix("porthole-") {
             if field.name == ":status" { self.status = Int(field.value) ?? 502 }
+            // Over HTTP/2 a successful extended CONNECT is a 200 without the HTTP/1.1 handshake's accept header.
+            if switched && field.name == "sec-websocket-accept" { continue }
             fields.append(field)
         }
+        if switched { self.status = 101 }
         self.connection.respond(streamID: self.streamID, headers: fields, hasBody: !endStream)
         if endStream { self.finish() }
     }
@@ -188,6 +213,7 @@ extension UserHTTP2Stream: TunnelStreamDelegate {
     }
 
     func tunnelStreamDidEnd(_ stream: TunnelStream) {
+        Log.debug("agent ended the response", ["request": self.requestID])
         self.connection.endStream(streamID: self.streamID)
         self.finish()
     }

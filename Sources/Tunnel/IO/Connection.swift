@@ -169,7 +169,7 @@ package final class Connection {
                 }
                 if self.tls != nil { self.drainTLS() }
                 if self.isClosed || !self.wantsReading { return }
-                if n < buffer.count { return }
+                // Read on until EAGAIN: a FIN that came with the last bytes raises no further event.
             } else if n == 0 {
                 self.receivedEOF()
                 return
@@ -178,6 +178,11 @@ package final class Connection {
                 self.close(error: .io(IOError(errno: errno, call: "read")))
                 return
             }
+        }
+        // Still readable after a fair share: continue after the other work queued here.
+        self.queue.async { [weak self] in
+            guard let self, self.wantsReading, !self.isReadSourceSuspended else { return }
+            self.readable()
         }
     }
 
