@@ -16,7 +16,7 @@ final class AgentIdentity: Sendable {
         self.caFile = caFile
         let loaded = try Self.load(certFile: certFile, keyFile: keyFile, caFile: caFile)
         self.name = loaded.name
-        self.state = Mutex((loaded.tls, Self.fingerprint(certFile, keyFile, caFile)))
+        self.state = Mutex((loaded.tls, FileFingerprint.of([certFile, keyFile, caFile])))
     }
 
     /// The context new tunnels dial with.
@@ -24,7 +24,7 @@ final class AgentIdentity: Sendable {
 
     /// Reloads when any file changed since the last load; true when the identity was replaced.
     func reloadIfChanged() -> Bool {
-        let fingerprint = Self.fingerprint(self.certFile, self.keyFile, self.caFile)
+        let fingerprint = FileFingerprint.of([self.certFile, self.keyFile, self.caFile])
         guard fingerprint != self.state.withLock({ $0.fingerprint }) else { return false }
         do {
             let loaded = try Self.load(certFile: self.certFile, keyFile: self.keyFile, caFile: self.caFile)
@@ -47,9 +47,9 @@ final class AgentIdentity: Sendable {
     private static func load(certFile: String, keyFile: String, caFile: String) throws
         -> (name: String, tls: TLSContext, notAfter: Date)
     {
-        let chain = try Certificate.chain(pem: String(contentsOfFile: certFile, encoding: .utf8))
-        let key = try PrivateKey(pem: String(contentsOfFile: keyFile, encoding: .utf8))
-        let trusted = try Certificate.chain(pem: String(contentsOfFile: caFile, encoding: .utf8))
+        let chain = try Certificate.chain(pem: TextFile.read(certFile, role: "agent certificate"))
+        let key = try PrivateKey(pem: TextFile.read(keyFile, role: "agent key"))
+        let trusted = try Certificate.chain(pem: TextFile.read(caFile, role: "CA certificate"))
         guard let leaf = chain.first else { throw AgentError.configuration("\(certFile) holds no certificate") }
         let name = try Self.agentName(of: leaf)
         let tls = try TLSContext.client(certificateChain: chain, key: key, trustedCAs: trusted, verifyPeer: true,
@@ -66,14 +66,5 @@ final class AgentIdentity: Sendable {
             return name
         }
         throw AgentError.configuration("the certificate names no agent (expected a URI SAN spiffe://TRUST/agent/NAME)")
-    }
-
-    /// Size, modification time and inode of each file: a rename-into-place (as Kubernetes Secrets do) changes it.
-    private static func fingerprint(_ paths: String...) -> String {
-        paths.map { path in
-            var info = stat()
-            guard stat(path, &info) == 0 else { return "missing" }
-            return "\(info.st_ino)-\(info.st_size)-\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-        }.joined(separator: "/")
     }
 }

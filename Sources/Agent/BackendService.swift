@@ -1,7 +1,11 @@
 import Foundation
+import Synchronization
 import Tunnel
 
 /// A service the agent forwards to, with what it needs to reach it: address, TLS, and its own credentials.
+///
+/// For `kubernetes` services the address, CA and credentials may come from the pod's service account
+/// (`inCluster`) or from a kubeconfig instead of the services file.
 final class BackendService: Sendable {
     let definition: ServiceDefinition
     let host: String
@@ -10,54 +14,129 @@ final class BackendService: Sendable {
     /// Set for `https` backends.
     let tls: TLSContext?
     let advertised: AdvertisedService
+    private let credential: BackendCredential
 
     var key: String { "\(self.definition.type)/\(self.definition.name)" }
 
     init(definition: ServiceDefinition) throws {
         self.definition = definition
-        guard let text = definition.url, let url = URL(string: text), let scheme = url.scheme,
-              let host = url.host, scheme == "http" || scheme == "https"
+        let access = try Self.access(for: definition)
+        guard let url = URL(string: access.server), let scheme = url.scheme?.lowercased(), let host = url.host,
+              scheme == "http" || scheme == "https"
         else {
-            throw AgentError.configuration("service \(definition.type)/\(definition.name): url must be http(s)://HOST[:PORT]")
+            throw AgentError.configuration("service \(definition.type)/\(definition.name): "
+                                           + "\(access.server) is not an http(s)://HOST[:PORT] URL")
         }
         let secure = scheme == "https"
         self.host = host
         self.port = UInt16(url.port ?? (secure ? 443 : 80))
         self.basePath = url.path == "/" ? "" : url.path
+        self.credential = BackendCredential(access.credential)
         if secure {
-            let trusted = try definition.caFile.map { try Certificate.chain(pem: String(contentsOfFile: $0, encoding: .utf8)) } ?? []
+            let trusted = try access.caPEM.map { try Certificate.chain(pem: $0) } ?? []
             var chain: [Certificate]?
             var key: PrivateKey?
-            if let client = definition.credentials.clientCertificate {
-                chain = try Certificate.chain(pem: String(contentsOfFile: client.certFile, encoding: .utf8))
-                key = try PrivateKey(pem: String(contentsOfFile: client.keyFile, encoding: .utf8))
+            if case .clientCertificate(let certificatePEM, let keyPEM) = access.credential {
+                chain = try Certificate.chain(pem: certificatePEM)
+                key = try PrivateKey(pem: keyPEM)
             }
             self.tls = try TLSContext.client(certificateChain: chain, key: key, trustedCAs: trusted,
-                                             verifyPeer: !definition.insecureSkipVerify, alpn: ["http/1.1"])
-            if definition.insecureSkipVerify {
-                Log.warning("TLS verification is off for a service", ["service": "\(definition.type)/\(definition.name)"])
+                                             verifyPeer: !access.insecureSkipVerify, alpn: ["http/1.1"],
+                                             allowTLS12: true)
+            if access.insecureSkipVerify {
+                Log.warning("TLS verification is off for a service: its certificate is not checked",
+                            ["service": "\(definition.type)/\(definition.name)"])
             }
         } else {
             self.tls = nil
         }
         self.advertised = AdvertisedService(type: definition.type, name: definition.name,
                                             annotations: definition.annotations)
+        Log.info("service ready", ["service": self.key, "server": access.description])
     }
 
-    /// The headers that authenticate the agent to this backend, read fresh from their files
-    /// (rotated tokens take effect on the next request).
-    func credentialHeaders() throws -> [(String, String)] {
-        let credentials = self.definition.credentials
-        if let file = credentials.bearerTokenFile {
-            let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            return [("Authorization", "Bearer \(token)")]
+    /// Where and how to reach the service, from the services file, the service account, or a kubeconfig.
+    private static func access(for definition: ServiceDefinition) throws -> KubernetesAccess {
+        if definition.type == "kubernetes", let path = definition.kubeconfig {
+            var access = try KubernetesAccess.fromKubeconfig(path: path, context: definition.context)
+            if let url = definition.url { access.server = url }
+            return access
+        }
+        if definition.type == "kubernetes", definition.isInCluster || definition.url == nil {
+            var access = try KubernetesAccess.inCluster(
+                serviceAccountDirectory: definition.serviceAccountDirectory
+                    ?? "/var/run/secrets/kubernetes.io/serviceaccount")
+            if let url = definition.url { access.server = url }
+            if let caFile = definition.caFile { access.caPEM = try TextFile.read(caFile, role: "service CA bundle") }
+            if definition.insecureSkipVerify { access.insecureSkipVerify = true }
+            if definition.credentials.kind != .none { access.credential = try Self.credential(definition) }
+            return access
+        }
+        guard let url = definition.url else {
+            throw AgentError.configuration("service \(definition.type)/\(definition.name) has no url")
+        }
+        return KubernetesAccess(
+            server: url, caPEM: try definition.caFile.map { try TextFile.read($0, role: "service CA bundle") },
+            insecureSkipVerify: definition.insecureSkipVerify, credential: try Self.credential(definition))
+    }
+
+    private static func credential(_ definition: ServiceDefinition) throws -> KubernetesAccess.Credential {
+        let credentials = definition.credentials
+        if let file = credentials.bearerTokenFile { return .bearerTokenFile(file) }
+        if let client = credentials.clientCertificate {
+            return .clientCertificate(certificatePEM: try TextFile.read(client.certFile, role: "service client certificate"),
+                                      keyPEM: try TextFile.read(client.keyFile, role: "service client key"))
         }
         if let basic = credentials.basicAuth {
-            let user = try String(contentsOfFile: basic.usernameFile, encoding: .utf8).trimmingCharacters(in: .newlines)
-            let password = try String(contentsOfFile: basic.passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
-            return [("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())]
+            return .basicAuthFiles(username: basic.usernameFile, password: basic.passwordFile)
         }
-        return []
+        return .none
+    }
+
+    /// The headers that authenticate the agent to this backend.
+    func credentialHeaders() throws -> [(String, String)] {
+        try self.credential.headers()
+    }
+}
+
+/// The agent's credential for one backend, as headers; token and password files are re-read when they change
+/// (projected service-account tokens rotate), and only then.
+final class BackendCredential: Sendable {
+    private let credential: KubernetesAccess.Credential
+    private let cache = Mutex<(fingerprint: String, headers: [(String, String)])?>(nil)
+
+    init(_ credential: KubernetesAccess.Credential) {
+        self.credential = credential
+    }
+
+    func headers() throws -> [(String, String)] {
+        switch self.credential {
+        case .none, .clientCertificate:
+            return []
+        case .bearerToken(let token):
+            return [("Authorization", "Bearer \(token)")]
+        case .bearerTokenFile(let path):
+            return try self.cached([path]) {
+                let token = try TextFile.read(path, role: "bearer token file")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                return [("Authorization", "Bearer \(token)")]
+            }
+        case .basicAuthFiles(let usernameFile, let passwordFile):
+            return try self.cached([usernameFile, passwordFile]) {
+                let user = try TextFile.read(usernameFile, role: "basic-auth username file").trimmingCharacters(in: .newlines)
+                let password = try TextFile.read(passwordFile, role: "basic-auth password file")
+                    .trimmingCharacters(in: .newlines)
+                return [("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())]
+            }
+        }
+    }
+
+    private func cached(_ paths: [String], read: () throws -> [(String, String)]) throws -> [(String, String)] {
+        let fingerprint = FileFingerprint.of(paths)
+        if let hit = self.cache.withLock({ $0 }), hit.fingerprint == fingerprint { return hit.headers }
+        let headers = try read()
+        self.cache.withLock { $0 = (fingerprint, headers) }
+        return headers
     }
 }
 

@@ -12,7 +12,8 @@ final class Controller {
     private let metricsEndpoint: MetricsEndpoint
     /// True once every listener accepts.
     private let readiness: Readiness
-    private let reloadTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "porthole.controller.reload"))
+    /// Created in `start`: a source must not be released before it was resumed.
+    private var reloadTimer: DispatchSourceTimer?
 
     init(configuration: ControllerConfiguration) throws {
         // Bind first: with port 0 the service URL in issued kubeconfigs needs the port the kernel chose.
@@ -80,10 +81,12 @@ final class Controller {
             }
             Log.info("listening", ["listener": listener.name, "address": "\(listener.address)"])
         }
-        self.reloadTimer.schedule(deadline: .now() + self.context.configuration.reloadCheckSeconds,
-                                  repeating: self.context.configuration.reloadCheckSeconds)
-        self.reloadTimer.setEventHandler { [self] in self.reloadIfChanged() }
-        self.reloadTimer.resume()
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "porthole.controller.reload"))
+        timer.schedule(deadline: .now() + self.context.configuration.reloadCheckSeconds,
+                       repeating: self.context.configuration.reloadCheckSeconds)
+        timer.setEventHandler { [self] in self.reloadIfChanged() }
+        timer.resume()
+        self.reloadTimer = timer
         self.readiness.set(true)
         Log.info("controller started", ["instance": self.context.instanceID, "serviceURL": self.context.serviceURL,
                                         "version": portholeVersion])

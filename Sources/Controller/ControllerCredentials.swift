@@ -13,13 +13,13 @@ struct ControllerCredentials: Sendable {
 
     init(configuration: ControllerConfiguration) throws {
         let authority = try CertificateAuthority(
-            certificatePEM: String(contentsOfFile: configuration.caCertFile, encoding: .utf8),
-            keyPEM: String(contentsOfFile: configuration.caKeyFile, encoding: .utf8))
+            certificatePEM: TextFile.read(configuration.caCertFile, role: "CA certificate"),
+            keyPEM: TextFile.read(configuration.caKeyFile, role: "CA key"))
         let chain: [Certificate]
         let key: PrivateKey
         if let certFile = configuration.serverCertFile, let keyFile = configuration.serverKeyFile {
-            chain = try Certificate.chain(pem: String(contentsOfFile: certFile, encoding: .utf8))
-            key = try PrivateKey(pem: String(contentsOfFile: keyFile, encoding: .utf8))
+            chain = try Certificate.chain(pem: TextFile.read(certFile, role: "server certificate"))
+            key = try PrivateKey(pem: TextFile.read(keyFile, role: "server key"))
         } else {
             let names = configuration.serverNames
             let issued = try authority.issueWithNewKey(CertificateSpec(
@@ -51,16 +51,5 @@ struct ControllerCredentials: Sendable {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
-    }
-}
-
-/// Size, modification time and inode of files: a rename-into-place (as Kubernetes Secrets do) changes it.
-enum FileFingerprint {
-    static func of(_ paths: [String]) -> String {
-        paths.map { path in
-            var info = stat()
-            guard stat(path, &info) == 0 else { return "missing" }
-            return "\(info.st_ino)-\(info.st_size)-\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-        }.joined(separator: "/")
     }
 }

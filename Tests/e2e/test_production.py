@@ -259,14 +259,20 @@ def test_metrics_parse_and_move_with_traffic(start_controller, start_agent_proce
     before = scrape(f"{controller.metrics_url}/metrics")
     for _ in range(5):
         assert get(controller, token, "/bytes?n=100000&seed=m").status == 200
-    wait_until(lambda: scrape(f"{controller.metrics_url}/metrics").get("porthole_tunnel_ping_rtt_seconds_count"),
-               10, "a PING round trip to be measured")
-    after = scrape(f"{controller.metrics_url}/metrics")
+    key = (("agent", AGENT_NAME), ("code", "200"), ("service_type", "kubernetes"))
+    done_before = before.get("porthole_requests_total", {}).get(key, 0)
+
+    def settled() -> dict | None:
+        # A request is counted when its stream closes, a moment after the client has its last byte.
+        samples = scrape(f"{controller.metrics_url}/metrics")
+        counted = samples.get("porthole_requests_total", {}).get(key, 0) - done_before
+        return samples if counted >= 5 and samples.get("porthole_tunnel_ping_rtt_seconds_count") else None
+
+    after = wait_until(settled, 10, "five requests counted and a PING round trip measured")
 
     assert after["porthole_agents_connected"][()] == 1
     assert after["porthole_tunnel_sessions"][()] == 1
-    key = (("agent", AGENT_NAME), ("code", "200"), ("service_type", "kubernetes"))
-    assert after["porthole_requests_total"][key] - before.get("porthole_requests_total", {}).get(key, 0) == 5
+    assert after["porthole_requests_total"][key] - done_before == 5
     assert after["porthole_request_duration_seconds_count"][(("agent", AGENT_NAME),
                                                              ("service_type", "kubernetes"))] >= 5
     from_agent = (("direction", "from_agent"),)

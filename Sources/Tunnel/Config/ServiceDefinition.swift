@@ -21,6 +21,12 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
     package var insecureSkipVerify: Bool
     /// Labels shown to users in the agent list.
     package var annotations: [String: String]
+    /// For kubernetes out of a cluster: a kubeconfig file giving the server, its CA and the agent's credentials.
+    package var kubeconfig: String?
+    /// The kubeconfig context to use; nil uses its current-context.
+    package var context: String?
+    /// For kubernetes in a cluster: where the service-account token and `ca.crt` are mounted.
+    package var serviceAccountDirectory: String?
 
     /// A service; only `type` and `name` are required.
     package init(
@@ -39,7 +45,8 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case type, name, url, inCluster, credentials, caFile, insecureSkipVerify, annotations
+        case type, name, url, inCluster, credentials, caFile, insecureSkipVerify, annotations, kubeconfig, context
+        case serviceAccountDirectory
     }
 
     /// Decodes one entry of `services`; `type` and `name` are required, unknown fields are an error.
@@ -54,6 +61,9 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         self.caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
         self.insecureSkipVerify = try container.decodeIfPresent(Bool.self, forKey: .insecureSkipVerify) ?? false
         self.annotations = try container.decodeIfPresent([String: String].self, forKey: .annotations) ?? [:]
+        self.kubeconfig = try container.decodeIfPresent(String.self, forKey: .kubeconfig)
+        self.context = try container.decodeIfPresent(String.self, forKey: .context)
+        self.serviceAccountDirectory = try container.decodeIfPresent(String.self, forKey: .serviceAccountDirectory)
     }
 
     /// Whether the backend is the API server of the cluster the agent runs in.
@@ -80,14 +90,28 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         if self.inCluster == true, self.type != "kubernetes" {
             throw fail("inCluster", "only applies to type kubernetes")
         }
-        if let url = self.url {
+        if self.type != "kubernetes" {
+            for (name, value) in [("kubeconfig", self.kubeconfig), ("context", self.context),
+                                  ("serviceAccountDirectory", self.serviceAccountDirectory)] where value != nil {
+                throw fail(name, "only applies to type kubernetes")
+            }
+        }
+        if self.kubeconfig != nil, self.isInCluster {
+            throw fail("kubeconfig", "choose one of inCluster and kubeconfig")
+        }
+        if self.context != nil, self.kubeconfig == nil { throw fail("context", "needs kubeconfig") }
+        if self.kubeconfig != nil, self.url == nil {
+            // The kubeconfig names the server.
+        } else if let url = self.url {
             try ConfigurationValidation.checkURL(url, field: "\(field).url", schemes: ["http", "https"])
             if self.caFile != nil, url.lowercased().hasPrefix("http:") {
                 throw fail("caFile", "only applies to an https url")
             }
         } else if !self.isInCluster {
             throw fail(
-                "url", self.type == "kubernetes" ? "required unless inCluster is true" : "required (http or https)")
+                "url",
+                self.type == "kubernetes"
+                    ? "required unless inCluster is true or a kubeconfig is given" : "required (http or https)")
         }
         try self.credentials.validate(field: "\(field).credentials")
         if self.caFile?.isEmpty == true { throw fail("caFile", "must not be empty") }
@@ -101,6 +125,10 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         var copy = self
         copy.credentials = self.credentials.resolvingPaths(relativeTo: directory)
         copy.caFile = self.caFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
+        copy.kubeconfig = self.kubeconfig.map { ConfigurationFile.resolve($0, relativeTo: directory) }
+        copy.serviceAccountDirectory = self.serviceAccountDirectory.map {
+            ConfigurationFile.resolve($0, relativeTo: directory)
+        }
         return copy
     }
 }

@@ -10,6 +10,7 @@ package final class Listener {
     private let queue: DispatchQueue
     private let source: DispatchSourceRead
     private let loops: EventLoops
+    private var isStarted = false
 
     /// Binds and listens; connections wait in the backlog until `start`.
     package init(name: String, host: String, port: UInt16, loops: EventLoops = .shared) throws {
@@ -45,6 +46,7 @@ package final class Listener {
         let fd = self.fd
         let name = self.name
         let loopsForAccept = self.loops
+        self.isStarted = true
         self.source.setEventHandler {
             for _ in 0..<256 {
                 let client = accept(fd, nil, nil)
@@ -66,6 +68,14 @@ package final class Listener {
     /// Stops accepting and closes the socket; accepted connections are not affected.
     package func stop() {
         self.source.cancel()
+    }
+
+    deinit {
+        // A source must not be released suspended: one never started is resumed into its cancellation.
+        if !self.isStarted {
+            self.source.cancel()
+            self.source.resume()
+        }
     }
 }
 

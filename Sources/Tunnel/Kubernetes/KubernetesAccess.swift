@@ -15,6 +15,8 @@ package struct KubernetesAccess: Sendable, Equatable {
         case bearerTokenFile(String)
         /// TLS client authentication.
         case clientCertificate(certificatePEM: String, keyPEM: String)
+        /// Basic auth read from two files (a services-file credential; kubeconfigs' basic auth is refused).
+        case basicAuthFiles(username: String, password: String)
         /// Nothing added.
         case none
     }
@@ -254,6 +256,7 @@ extension KubernetesAccess: CustomStringConvertible, CustomDebugStringConvertibl
             case .bearerToken: "bearer token"
             case .bearerTokenFile(let path): "bearer token from \(path)"
             case .clientCertificate: "client certificate"
+            case .basicAuthFiles(let username, _): "basic auth from \(username)"
             case .none: "no credentials"
             }
         return "\(self.server) (\(trust), \(credential))"

@@ -67,15 +67,23 @@ package final class TLSContext: @unchecked Sendable {
         return context
     }
 
-    /// A client context; verifies the server against `trustedCAs` unless `verifyPeer` is false, and presents
-    /// `certificateChain` (leaf first) with `key` when both are given.
+    /// A client context; verifies the server against `trustedCAs` (the system's roots when empty) unless
+    /// `verifyPeer` is false, and presents `certificateChain` (leaf first) with `key` when both are given.
+    /// Porthole's own peers speak TLS 1.3 only; `allowTLS12` is for backends outside our control.
     package static func client(
         certificateChain: [Certificate]?, key: PrivateKey?, trustedCAs: [Certificate], verifyPeer: Bool,
-        alpn: [String]
+        alpn: [String], allowTLS12: Bool = false
     ) throws -> TLSContext {
-        let context = try Self.make(isClient: true, verifiesPeer: verifyPeer, alpn: alpn)
+        let context = try Self.make(isClient: true, verifiesPeer: verifyPeer, alpn: alpn,
+                                    minimumVersion: allowTLS12 ? TLS1_2_VERSION : TLS1_3_VERSION)
         if let certificateChain, let key {
             try context.use(certificateChain: certificateChain, key: key)
+        }
+        if trustedCAs.isEmpty {
+            ERR_clear_error()
+            guard SSL_CTX_set_default_verify_paths(context.sslContext) == 1 else {
+                throw OpenSSLError(call: "SSL_CTX_set_default_verify_paths")
+            }
         }
         try context.trust(trustedCAs)
         SSL_CTX_set_verify(context.sslContext, verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
@@ -90,12 +98,14 @@ package final class TLSContext: @unchecked Sendable {
         return context
     }
 
-    private static func make(isClient: Bool, verifiesPeer: Bool, alpn: [String]) throws -> TLSContext {
+    private static func make(
+        isClient: Bool, verifiesPeer: Bool, alpn: [String], minimumVersion: Int32 = TLS1_3_VERSION
+    ) throws -> TLSContext {
         precondition(alpn.allSatisfy { !$0.isEmpty && $0.utf8.count < 256 }, "ALPN names are 1...255 bytes")
         ERR_clear_error()
         guard let sslContext = SSL_CTX_new(TLS_method()) else { throw OpenSSLError(call: "SSL_CTX_new") }
         let context = TLSContext(sslContext: sslContext, isClient: isClient, verifiesPeer: verifiesPeer, alpn: alpn)
-        guard CTunnelShims_SSL_CTX_set_min_proto_version(sslContext, TLS1_3_VERSION) == 1 else {
+        guard CTunnelShims_SSL_CTX_set_min_proto_version(sslContext, minimumVersion) == 1 else {
             throw OpenSSLError(call: "SSL_CTX_set_min_proto_version")
         }
         _ = CTunnelShims_SSL_CTX_set_options(sslContext, CTunnelShims_SSL_OP_NO_RENEGOTIATION())
