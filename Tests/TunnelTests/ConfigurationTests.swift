@@ -449,7 +449,8 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
 
     @Test func exampleFileLoadsAndValidates() throws {
         let file = try ServicesFile.load(path: "\(repositoryRoot)/examples/config/services.json")
-        #expect(file.services.map(\.type) == ["kubernetes", "kubernetes", "jenkins", "argocd", "x-grafana"])
+        #expect(
+            file.services.map(\.type) == ["kubernetes", "kubernetes", "kubernetes", "jenkins", "argocd", "x-grafana"])
         #expect(file.services[0].isInCluster && file.services[0].credentials.kind == .none)
         #expect(
             file.services[1].credentials.kind
@@ -457,13 +458,15 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
                     .init(
                         certFile: "/etc/porthole/edge-cluster/client.crt",
                         keyFile: "/etc/porthole/edge-cluster/client.key")))
+        #expect(file.services[2].kubeconfig == "/etc/porthole/staging/kubeconfig")
+        #expect(file.services[2].context == "staging-admin")
         #expect(
-            file.services[2].credentials.kind
+            file.services[3].credentials.kind
                 == .basicAuth(
                     .init(
                         usernameFile: "/var/run/secrets/jenkins/username",
                         passwordFile: "/var/run/secrets/jenkins/api-token")))
-        #expect(file.services[3].credentials.kind == .bearerToken(file: "/var/run/secrets/argocd/token"))
+        #expect(file.services[4].credentials.kind == .bearerToken(file: "/var/run/secrets/argocd/token"))
         let everyField = Set(ServiceDefinition.CodingKeys.allCases.map(\.stringValue))
         let object = try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/examples/config/services.json")))
