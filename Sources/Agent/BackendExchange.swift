@@ -17,9 +17,8 @@ final class BackendExchange {
     private var pendingWrites: [[UInt8]] = []
     private var isChunkedRequest = false
     private var requestEnded = false
-    /// (bytes written to the backend, of which body bytes to acknowledge on the tunnel) in write order.
-    private var unflushed: [(written: Int, body: Int)] = []
-    private var flushCredit = 0
+    /// Body bytes written to the backend, acknowledged on the tunnel once the backend's socket took them.
+    private var ledger = FlushLedger<BackendExchange>()
     private var responseStarted = false
     private var upgraded = false
     private var finished = false
@@ -82,10 +81,10 @@ final class BackendExchange {
         self.parser.expectResponse(toMethod: method)
         let head = HTTPRequestHead(method: method, target: service.basePath + path, headers: forwarded)
         self.pendingWrites.append(HTTP1Serializer.requestHead(head))
-        self.unflushed.append((self.pendingWrites[0].count, 0))
+        self.ledger.record(written: self.pendingWrites[0].count, body: 0, for: nil)
         if self.isChunkedRequest && endStream {
             self.pendingWrites.append(HTTP1Serializer.lastChunk)
-            self.unflushed.append((HTTP1Serializer.lastChunk.count, 0))
+            self.ledger.record(written: HTTP1Serializer.lastChunk.count, body: 0, for: nil)
         }
     }
 
@@ -133,7 +132,7 @@ final class BackendExchange {
     }
 
     private func writeToBackend(_ bytes: [UInt8], body: Int) {
-        self.unflushed.append((bytes.count, body))
+        self.ledger.record(written: bytes.count, body: body, for: self)
         if let backend = self.backend, backend.isActive {
             backend.write(bytes)
         } else {
@@ -276,14 +275,7 @@ extension BackendExchange: ConnectionDelegate {
     }
 
     func connection(_ connection: Connection, didFlush count: Int) {
-        self.flushCredit += count
-        var acknowledged = 0
-        while let first = self.unflushed.first, first.written <= self.flushCredit {
-            self.flushCredit -= first.written
-            acknowledged += first.body
-            self.unflushed.removeFirst()
-        }
-        if acknowledged > 0 { self.tunnel.consume(streamID: self.streamID, count: acknowledged) }
+        self.ledger.flushed(count) { exchange, body in exchange.tunnel.consume(streamID: exchange.streamID, count: body) }
     }
 
     func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
@@ -294,9 +286,7 @@ extension BackendExchange: ConnectionDelegate {
             self.tunnel.endStream(streamID: self.streamID)
         }
         // Body bytes the backend never took still hold tunnel window: give it back.
-        let unacknowledged = self.unflushed.reduce(0) { $0 + $1.body }
-        if unacknowledged > 0 { self.tunnel.consume(streamID: self.streamID, count: unacknowledged) }
-        self.unflushed = []
+        self.ledger.removeAll { exchange, body in exchange.tunnel.consume(streamID: exchange.streamID, count: body) }
         self.backend = nil
     }
 

@@ -12,6 +12,8 @@ final class UserHTTP1Connection {
     private var stream: TunnelStream?
     private var exchange: Exchange?
     private var isReadingPausedForBackpressure = false
+    /// Response body bytes written to the user, acknowledged on their tunnel stream once the socket took them.
+    private var ledger = FlushLedger<TunnelStream>()
     /// Bytes given to the stream and not yet drained to the tunnel.
     private var requestBytesInFlight = 0
     private static let highWater = 512 * 1024
@@ -32,9 +34,6 @@ final class UserHTTP1Connection {
         /// Body bytes still due by the response's Content-Length; at 0 the user has it all.
         var responseBytesDue: Int?
         var status = 0
-        /// (bytes written to the socket, of which response body bytes to acknowledge on the tunnel), in order.
-        var unflushed: [(written: Int, body: Int)] = []
-        var flushCredit = 0
     }
 
     init(connection: Connection, context: ControllerContext) {
@@ -183,13 +182,7 @@ final class UserHTTP1Connection {
 
     private func finishExchange() {
         guard let exchange = self.exchange else { return }
-        self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
-                                             code: exchange.status, seconds: Date().timeIntervalSince(exchange.started))
-        Log.info("request done", [
-            "request": exchange.requestID, "agent": exchange.route.agent, "service": exchange.route.serviceKey,
-            "user": exchange.route.user, "method": exchange.method, "status": "\(exchange.status)",
-            "ms": String(format: "%.1f", Date().timeIntervalSince(exchange.started) * 1000),
-        ])
+        self.recordDone(exchange)
         self.exchange = nil
         self.stream = nil
         self.requestBytesInFlight = 0
@@ -201,6 +194,17 @@ final class UserHTTP1Connection {
         }
     }
 
+    /// Counts and logs a request whose response the user has in full.
+    private func recordDone(_ exchange: Exchange) {
+        self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
+                                             code: exchange.status, seconds: Date().timeIntervalSince(exchange.started))
+        Log.info("request done", [
+            "request": exchange.requestID, "agent": exchange.route.agent, "service": exchange.route.serviceKey,
+            "user": exchange.route.user, "method": exchange.method, "status": "\(exchange.status)",
+            "ms": String(format: "%.1f", Date().timeIntervalSince(exchange.started) * 1000),
+        ])
+    }
+
     private func resumeReadingIfPaused() {
         if self.isReadingPausedForBackpressure {
             self.isReadingPausedForBackpressure = false
@@ -210,7 +214,7 @@ final class UserHTTP1Connection {
     }
 
     private func write(_ bytes: [UInt8], body: Int) {
-        self.exchange?.unflushed.append((bytes.count, body))
+        self.ledger.record(written: bytes.count, body: body, for: self.stream)
         self.connection.write(bytes)
     }
 }
@@ -233,32 +237,26 @@ extension UserHTTP1Connection: ConnectionDelegate {
             self.stream?.end()  // half-close: the backend sees EOF, its answer still flows back
             return
         }
-        if let exchange = self.exchange, !exchange.responseEnded, exchange.responseBytesDue != 0 {
-            Log.info("user went away mid-request", ["request": exchange.requestID, "agent": exchange.route.agent])
-            self.stream?.cancel()
-        }
         connection.close()
     }
 
     func connection(_ connection: Connection, didFlush count: Int) {
-        guard var exchange = self.exchange else { return }
-        exchange.flushCredit += count
-        var acknowledged = 0
-        while let first = exchange.unflushed.first, first.written <= exchange.flushCredit {
-            exchange.flushCredit -= first.written
-            acknowledged += first.body
-            exchange.unflushed.removeFirst()
-        }
-        self.exchange = exchange
-        if acknowledged > 0 { self.stream?.consume(acknowledged) }
+        self.ledger.flushed(count) { stream, body in stream.consume(body) }
     }
 
     func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
         if let error { Log.debug("user connection closed", ["peer": self.peer, "error": "\(error)"]) }
-        if let exchange = self.exchange, !exchange.responseEnded {
+        if let exchange = self.exchange {
+            if exchange.responseEnded || exchange.responseBytesDue == 0 {
+                // The user has the whole response and left before the stream's last frame: not a cancellation.
+                self.recordDone(exchange)
+            } else {
+                Log.info("user went away mid-request", ["request": exchange.requestID, "agent": exchange.route.agent])
+            }
             self.stream?.cancel()
         }
         if self.isReadingPausedForBackpressure { self.context.metrics.flowBlockedEnded() }
+        self.ledger.removeAll { stream, body in stream.consume(body) }
         self.exchange = nil
         self.stream = nil
     }
