@@ -28,7 +28,8 @@ final class ControllerContext: Sendable {
     /// Reloads the CA and server certificate when their files changed; true when replaced.
     func reloadCredentialsIfChanged() -> Bool {
         let fingerprint = FileFingerprint.of(ControllerCredentials.files(of: self.configuration))
-        guard fingerprint != self.state.withLock({ $0.fingerprint }) else { return false }
+        let current = self.state.withLock { $0 }
+        guard fingerprint != current.fingerprint || current.credentials.needsRenewal else { return false }
         do {
             let credentials = try ControllerCredentials(configuration: self.configuration)
             self.state.withLock { $0 = (credentials, fingerprint) }

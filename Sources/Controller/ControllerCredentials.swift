@@ -10,6 +10,10 @@ struct ControllerCredentials: Sendable {
     let controlTLS: TLSContext
     let authenticator: Authenticator
     let serverCertificateNotAfter: Date
+    /// Whether the controller issued its server certificate itself (no `--server-cert`), so it renews it too.
+    let isServerCertificateSelfIssued: Bool
+    /// Lifetime of a self-issued server certificate; it is renewed when a third of it is left.
+    static let selfIssuedValidity: TimeInterval = 90 * 86_400
 
     init(configuration: ControllerConfiguration) throws {
         let authority = try CertificateAuthority(
@@ -24,7 +28,7 @@ struct ControllerCredentials: Sendable {
             let names = configuration.serverNames
             let issued = try authority.issueWithNewKey(CertificateSpec(
                 commonName: names.first ?? "porthole-controller", dnsNames: names.filter { !Self.isIPAddress($0) },
-                ipAddresses: names.filter { Self.isIPAddress($0) }, validity: 90 * 86_400, usage: .server))
+                ipAddresses: names.filter { Self.isIPAddress($0) }, validity: Self.selfIssuedValidity, usage: .server))
             chain = [issued.certificate]
             key = issued.key
         }
@@ -39,6 +43,13 @@ struct ControllerCredentials: Sendable {
         self.authenticator = Authenticator(trustDomain: configuration.trustDomain,
                                            tokenVerifier: authority.certificate)
         self.serverCertificateNotAfter = chain.first?.notAfter ?? Date()
+        self.isServerCertificateSelfIssued = configuration.serverCertFile == nil
+    }
+
+    /// A self-issued server certificate with less than a third of its lifetime left.
+    var needsRenewal: Bool {
+        self.isServerCertificateSelfIssued
+            && self.serverCertificateNotAfter.timeIntervalSinceNow < Self.selfIssuedValidity / 3
     }
 
     /// The files this set was read from.
