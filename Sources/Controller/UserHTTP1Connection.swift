@@ -77,9 +77,15 @@ final class UserHTTP1Connection {
                 }
             }
         } catch {
+            let status: Int
+            switch error as? HTTP1Error {
+            case .headerTooLarge, .tooManyHeaders: status = 431
+            case .unsupportedTransferEncoding: status = 501
+            default: status = 400
+            }
             self.context.metrics.authFailure(reason: "malformed_request")
-            Log.warning("malformed HTTP/1.1 request", ["peer": self.peer, "error": "\(error)"])
-            self.respondLocally(status: 400, message: "malformed request: \(error)", close: true)
+            Log.warning("malformed HTTP/1.1 request", ["peer": self.peer, "status": "\(status)", "error": "\(error)"])
+            self.respondLocally(status: status, message: "malformed request: \(error)", close: true)
         }
     }
 

@@ -134,3 +134,56 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Last line of defence: nothing the harness started outlives the run."""
     porthole.stop_all(porthole.RUNNING)
+
+
+# -- Kubernetes stand-in and its tunnel (test_kubernetes.py) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kube_standin(workdir: Path) -> Iterator[porthole.KubeStandin]:
+    """kube_standin.py with its own CA and token (session-wide)."""
+    server = porthole.KubeStandin(workdir / "kube-standin", workdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_services_file(workdir: Path, kube_standin: porthole.KubeStandin) -> Path:
+    return porthole.write_kube_services_file(workdir / "kube-services.json", kube_standin)
+
+
+@pytest.fixture(scope="session")
+def kube_tunnel_session(ca: CA, kube_standin: porthole.KubeStandin, kube_services_file: Path,
+                        workdir: Path) -> Iterator[porthole.KubeTunnel]:
+    """Its own controller and agent `edge` whose kubernetes/default is the stand-in, and an issued kubeconfig."""
+    tunnel = porthole.start_kube_tunnel(ca, kube_standin, kube_services_file, workdir / "kube")
+    yield tunnel
+    tunnel.agent.stop()
+    tunnel.controller.stop()
+
+
+@pytest.fixture
+def kube(kube_tunnel_session: porthole.KubeTunnel) -> porthole.KubeTunnel:
+    tunnel = kube_tunnel_session
+    for process in (tunnel.standin.process, tunnel.controller.process, tunnel.agent.process):
+        assert process.is_running(), f"{process.name} is not running (exit {process.process.returncode})\n" \
+                                     f"{process.tail()}"
+    return tunnel
+
+
+@pytest.fixture
+def start_kube_tunnel(ca: CA, kube_standin: porthole.KubeStandin, kube_services_file: Path,
+                      tmp_path: Path) -> Iterator[Callable[..., porthole.KubeTunnel]]:
+    """Factory for a controller + agent for the stand-in owned by one test (e.g. with other PING settings)."""
+    started: list[porthole.KubeTunnel] = []
+
+    def start(controller_args: tuple[str, ...] = (), agent_args: tuple[str, ...] = ()) -> porthole.KubeTunnel:
+        tunnel = porthole.start_kube_tunnel(ca, kube_standin, kube_services_file, tmp_path / f"kube-{len(started)}",
+                                            controller_args, agent_args, name=f"kube{len(started) + 1}")
+        started.append(tunnel)
+        return tunnel
+
+    yield start
+    for tunnel in started:
+        tunnel.agent.stop()
+        tunnel.controller.stop()

@@ -796,3 +796,141 @@ def with_original_signature(token: str, payload_changes: dict) -> str:
     claims = json.loads(_b64url_decode(payload))
     claims.update(payload_changes)
     return f"{header}.{_b64url(json.dumps(claims).encode())}.{signature}"
+
+
+# -- Kubernetes API stand-in (kube_standin.py) ---------------------------------------------------------------------
+# Added for the kubectl end-to-end tests (test_kubernetes.py); nothing above depends on it.
+
+STANDIN_SCRIPT = E2E_DIR / "kube_standin.py"
+
+
+def first_stdout_line(process: ManagedProcess, timeout: float) -> str:
+    """The first line a child prints on stdout (its address), within `timeout`; stops it and fails otherwise."""
+    result: list[bytes] = []
+    reader = threading.Thread(target=lambda: result.append(process.process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result or not result[0]:
+        process.stop()
+        raise HarnessError(f"{process.name} did not report its address within {timeout:.0f}s\n{process.tail()}")
+    return result[0].decode()
+
+
+class KubeStandin:
+    """kube_standin.py (a Kubernetes API stand-in with its own CA) as a child process, plus its side channel.
+
+    `call`/`json` talk to it directly (not through the tunnel) with its token: tests use that to create pods, feed
+    logs and read back what the stand-in saw.
+    """
+
+    def __init__(self, directory: Path, log_dir: Path, token: str | None = None) -> None:
+        self.dir = directory
+        self.token = token if token is not None else "kube-sa-" + secrets.token_urlsafe(24)
+        argv = [sys.executable, str(STANDIN_SCRIPT), "--listen", "127.0.0.1:0", "--dir", str(directory),
+                "--token", self.token]
+        self.process = ManagedProcess("kube-standin", argv, log_dir, capture_stdout=True)
+        self.address = json.loads(first_stdout_line(self.process, START_TIMEOUT))["listening"]
+        self.url = f"https://{self.address}"
+        self.ca_cert = directory / "ca.crt"
+        self.context = client_context(self.ca_cert)
+
+    def call(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+             timeout: float = 10.0) -> Response:
+        return https_request(self.address, self.context, method, path, body=body, headers=headers, token=self.token,
+                             timeout=timeout)
+
+    def json(self, method: str, path: str, payload: object | None = None) -> dict:
+        body = json.dumps(payload).encode() if payload is not None else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        response = self.call(method, path, body=body, headers=headers)
+        if response.status not in (200, 201):
+            raise HarnessError(f"kube stand-in {method} {path}: {response.status} {response.body[:500]!r}")
+        return response.json()
+
+    def create_pod(self, namespace: str, name: str, containers: Iterable[str] = ("app",),
+                   labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> dict:
+        metadata: dict = {"name": name}
+        if labels:
+            metadata["labels"] = labels
+        if annotations:
+            metadata["annotations"] = annotations
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+               "spec": {"containers": [{"name": container, "image": "busybox:1.36"} for container in containers]}}
+        return self.json("POST", f"/api/v1/namespaces/{namespace}/pods", pod)
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self.json("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    def append_log(self, namespace: str, name: str, text: str) -> None:
+        response = self.call("POST", f"/standin/pods/{namespace}/{name}/log", body=text.encode())
+        if response.status != 200:
+            raise HarnessError(f"kube stand-in log append: {response.status} {response.body!r}")
+
+    def pod_root(self, namespace: str, name: str) -> Path:
+        return Path(self.json("GET", f"/standin/pods/{namespace}/{name}")["root"])
+
+    def requests(self) -> list[dict]:
+        return self.json("GET", "/standin/requests")["requests"]
+
+    def stats(self) -> dict:
+        return self.json("GET", "/standin/stats")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def write_kube_services_file(path: Path, standin: KubeStandin, name: str = "default") -> Path:
+    """A services file with one kubernetes service pointing at the stand-in: its CA, a token file with its token."""
+    token_file = path.with_name(path.stem + "-token")
+    token_file.write_text(standin.token)
+    token_file.chmod(0o600)
+    entry = {"type": "kubernetes", "name": name, "url": standin.url, "caFile": str(standin.ca_cert),
+             "credentials": {"bearerTokenFile": str(token_file)}, "annotations": {"e2e": "kube-standin"}}
+    path.write_text(json.dumps({"services": [entry]}, indent=2))
+    return path
+
+
+@dataclass
+class KubeTunnel:
+    """A controller and an agent whose kubernetes/default is the stand-in, and a kubeconfig the control API issued."""
+
+    ca: CA
+    standin: KubeStandin
+    controller: Controller
+    agent: Agent
+    kubeconfig: Kubeconfig
+    cache_dir: Path
+
+    def kubectl_argv(self, *args: str) -> list[str]:
+        """kubectl with the issued kubeconfig and a private discovery cache (nothing lands in $HOME)."""
+        return [kubectl_path(), "--kubeconfig", str(self.kubeconfig.path), "--cache-dir", str(self.cache_dir), *args]
+
+    def kubectl(self, *args: str, timeout: float = 60.0, input: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(self.kubectl_argv(*args), capture_output=True, timeout=timeout, input=input)
+
+    def client_context(self) -> ssl.SSLContext:
+        """TLS to the service listener with the kubeconfig's client certificate (for hand-rolled clients)."""
+        return client_context(self.ca, self.kubeconfig.cert, self.kubeconfig.key)
+
+
+def start_kube_tunnel(ca: CA, standin: KubeStandin, services_file: Path, directory: Path,
+                      controller_args: Iterable[str] = (), agent_args: Iterable[str] = (),
+                      name: str = "kube") -> KubeTunnel:
+    """A controller (`NAME-controller`) and agent `edge` for the stand-in, plus an issued kubeconfig for it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    controller = Controller(ca, directory, controller_args, name=f"{name}-controller")
+    try:
+        agent = Agent(ca, controller, services_file, directory, extra_args=agent_args)
+    except BaseException:
+        controller.stop()
+        raise
+    try:
+        text = controller.control().kubeconfig(user=f"e2e-{name}", ttl=3600)
+        kubeconfig = save_kubeconfig(text, directory, name=f"{name}-kubeconfig")
+    except BaseException:
+        agent.stop()
+        controller.stop()
+        raise
+    cache_dir = directory / "kubectl-cache"
+    cache_dir.mkdir(exist_ok=True)
+    return KubeTunnel(ca, standin, controller, agent, kubeconfig, cache_dir)

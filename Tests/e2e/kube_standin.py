@@ -1,0 +1,1775 @@
+#!/usr/bin/env python3
+"""TEST FIXTURE — a Kubernetes API server stand-in for Porthole's end-to-end tests. Not Kubernetes, not Porthole.
+
+It serves just enough of the core/v1 API, over HTTPS with its own CA, for kubectl (and the Python `kubernetes`
+client) to do what users do through Porthole: discovery, get/list/watch namespaces and pods (server-side Tables
+included), create/delete pods, logs -f, exec and attach (WebSocket v5/v4.channel.k8s.io, SPDY/3.1 fallback),
+port-forward (SPDY/3.1 inside a WebSocket as kubectl >= 1.31 does, v4.channel.k8s.io as the Python client does, and
+plain SPDY/3.1 upgrades), and ephemeral containers for `kubectl debug`. Pods are fake; what runs "in" them is real:
+exec/attach start local processes (in a pseudo-terminal when tty=true) whose working directory and $HOME are the
+pod's private root directory, DIR/pods/NAMESPACE/NAME; a pod's port P is 127.0.0.1:P. Standard library only,
+plus `cryptography` for its CA and serving certificate.
+
+    python3 kube_standin.py --dir DIR --token TOKEN [--listen 127.0.0.1:0]
+
+It writes DIR/ca.crt (what clients trust), DIR/ca.key, DIR/tls.crt, DIR/tls.key, and once it accepts connections
+prints {"listening": "127.0.0.1:PORT"} on stdout. Every request, the side channel included, needs
+`Authorization: Bearer TOKEN` (401 Status otherwise).
+
+Seeded: namespaces default, kube-system, porthole-e2e; pods default/app-0 (container "app"),
+kube-system/coredns-0 (container "coredns").
+
+Side channel for tests (not Kubernetes):
+
+    POST /standin/pods/NS/NAME/log      append the body to the pod's log (what `logs -f` streams)
+    GET  /standin/pods/NS/NAME          {"root": DIR, "processes": [...]} of a pod
+    GET  /standin/requests              the requests served so far (method, path, query, upgrade, protocol, status)
+    GET  /standin/stats                 {"activeWatches": N, "activeExecs": N, "activeForwards": N, ...}
+    ANY  /standin/upgrade-echo          any `Upgrade:` (SPDY/3.1, …): 101 with the same Upgrade, then echoes raw bytes
+
+A pod whose annotations have "standin.porthole.test/forbid-exec": "true" answers exec and attach with 403 and a
+Status whose message is the RBAC refusal kube-apiserver would give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import errno
+import fcntl
+import json
+import os
+import pty
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import spdy  # noqa: E402 - helpers next to this file
+import ws  # noqa: E402
+
+SERVER_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-porthole-standin",
+                  "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+                  "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.24.0", "compiler": "gc",
+                  "platform": "linux/amd64"}
+FORBID_EXEC_ANNOTATION = "standin.porthole.test/forbid-exec"
+SERVICE_ACCOUNT = "system:serviceaccount:porthole:porthole-agent"
+WATCH_LIMIT = 1800.0  # a watch ends by itself after this long unless timeoutSeconds says less
+BOOKMARK_INTERVAL = 10.0
+EXEC_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
+SPDY_EXEC_PROTOCOLS = ["v4.channel.k8s.io"]
+PORTFORWARD_WS_PROTOCOLS = ["SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io"]
+READ_SIZE = 16 * 1024
+MAX_BODY = 16 * 1024 * 1024
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"standin: {message}\n")
+    sys.stderr.flush()
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+
+
+def human_age(since: str) -> str:
+    """kubectl's short durations: 45s, 3m12s, 5h, 2d."""
+    seconds = max(0, int((now() - parse_rfc3339(since)).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    return f"{hours}h" if hours < 48 else f"{hours // 24}d"
+
+
+def status_object(code: int, reason: str, message: str, details: dict | None = None) -> dict:
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+              "reason": reason, "code": code}
+    if details:
+        status["details"] = details
+    return status
+
+
+# -- certificates -------------------------------------------------------------------------------------------------
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path]:
+    """Its own CA (ca.crt, ca.key) and a serving certificate for 127.0.0.1 / localhost (tls.crt, tls.key)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    start = now() - datetime.timedelta(minutes=5)
+    end = now() + datetime.timedelta(days=2)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-standin-ca")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                            data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                            crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"),
+                x509.DNSName("kubernetes.default.svc")]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    (directory / "ca.crt").write_bytes(ca_cert.public_bytes(pem))
+    (directory / "ca.key").write_bytes(ca_key.private_bytes(pem, pkcs8, serialization.NoEncryption()))
+    (directory / "tls.crt").write_bytes(cert.public_bytes(pem))
+    (directory / "tls.key").write_bytes(key.private_bytes(pem, pkcs8, serialization.NoEncryption()))
+    for name in ("ca.key", "tls.key"):
+        (directory / name).chmod(0o600)
+    return directory / "tls.crt", directory / "tls.key"
+
+
+# -- local processes ----------------------------------------------------------------------------------------------
+
+
+PROCESSES: set["Proc"] = set()
+PROCESSES_LOCK = threading.Lock()
+
+
+class Proc:
+    """A local process standing in for a container's: own session (killed as a group), pipes or a pty."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], stdin: bool, tty: bool,
+                 size: tuple[int, int] | None = None) -> None:
+        self.argv = argv
+        self.tty = tty
+        self.master: int | None = None
+        self._stdin_lock = threading.Lock()
+        self.stdin_closed = False
+        if shutil.which(argv[0], path=env.get("PATH")) is None and not os.path.isfile(os.path.join(cwd, argv[0])):
+            raise FileNotFoundError(errno.ENOENT, f'exec: "{argv[0]}": executable file not found in $PATH')
+        if tty:
+            master, slave = pty.openpty()
+            if size:
+                set_window_size(slave, *size)
+            try:
+                # setsid -c: a new session whose controlling terminal is the pty, so the shell gets job control and
+                # SIGWINCH when the size changes.
+                self.popen = subprocess.Popen(["setsid", "-c", *argv], cwd=cwd, env=env, stdin=slave, stdout=slave,
+                                              stderr=slave, close_fds=True)
+            finally:
+                os.close(slave)
+            self.master = master
+            self.stdout_fd: int | None = master
+            self.stderr_fd: int | None = None
+            self.stdin_fd: int | None = master if stdin else None
+        else:
+            self.popen = subprocess.Popen(argv, cwd=cwd, env=env,
+                                          stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            self.stdout_fd = self.popen.stdout.fileno()
+            self.stderr_fd = self.popen.stderr.fileno()
+            self.stdin_fd = self.popen.stdin.fileno() if stdin else None
+        with PROCESSES_LOCK:
+            PROCESSES.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def write_stdin(self, data: bytes) -> None:
+        with self._stdin_lock:
+            if self.stdin_fd is None or self.stdin_closed:
+                return
+            view = memoryview(data)
+            try:
+                while view:
+                    written = os.write(self.stdin_fd, view)
+                    view = view[written:]
+            except OSError:
+                self._close_stdin_locked()
+
+    def close_stdin(self) -> None:
+        with self._stdin_lock:
+            self._close_stdin_locked()
+
+    def _close_stdin_locked(self) -> None:
+        if self.stdin_closed:
+            return
+        self.stdin_closed = True
+        if self.tty:
+            return  # the pty stays open for output; a terminal has no half-close
+        if self.popen.stdin is not None:
+            try:
+                self.popen.stdin.close()
+            except OSError:
+                pass
+
+    def resize(self, width: int, height: int) -> None:
+        if self.master is not None and width > 0 and height > 0:
+            set_window_size(self.master, height, width)
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    self.popen.kill()
+                except ProcessLookupError:
+                    pass
+
+    def wait(self) -> int:
+        code = self.popen.wait()
+        with PROCESSES_LOCK:
+            PROCESSES.discard(self)
+        return code
+
+    def release(self) -> None:
+        for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        if self.master is not None:
+            try:
+                os.close(self.master)
+            except OSError:
+                pass
+            self.master = None
+
+
+def set_window_size(fd: int, rows: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+def read_fd(fd: int) -> bytes:
+    """One read; b"" at EOF (a pty master reports EIO once the last slave holder is gone)."""
+    try:
+        return os.read(fd, READ_SIZE)
+    except OSError as error:
+        if error.errno in (errno.EIO, errno.EBADF):
+            return b""
+        raise
+
+
+def exit_status(code: int, argv: list[str]) -> dict:
+    if code < 0:
+        code = 128 - code  # killed by a signal: what a shell would report
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {"metadata": {}, "status": "Failure",
+            "message": f"command terminated with non-zero exit code: error executing command {argv}, "
+                       f"exit code {code}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def internal_error_status(message: str) -> dict:
+    return {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError",
+            "details": {"causes": [{"message": message}]}, "code": 500}
+
+
+# -- the store ----------------------------------------------------------------------------------------------------
+
+
+class Pod:
+    def __init__(self, obj: dict, root: Path) -> None:
+        self.obj = obj
+        self.root = root
+        self.log: list[tuple[str, str]] = []  # (RFC 3339 nano timestamp, line with "\n")
+        self.deleted = False
+        self.containers: dict[str, "ContainerRuntime"] = {}
+
+    @property
+    def name(self) -> str:
+        return self.obj["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str:
+        return self.obj["metadata"]["namespace"]
+
+    def env(self, tty: bool) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME": str(self.root),
+               "HOSTNAME": self.name, "PS1": f"{self.name}$ ", "LANG": "C.UTF-8",
+               "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+        if tty:
+            env["TERM"] = "xterm"
+        return env
+
+    def container_spec(self, name: str) -> dict | None:
+        for key in ("containers", "initContainers", "ephemeralContainers"):
+            for container in self.obj["spec"].get(key) or []:
+                if container.get("name") == name:
+                    return container
+        return None
+
+    def default_container(self) -> str:
+        annotation = self.obj["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/default-container")
+        return annotation or self.obj["spec"]["containers"][0]["name"]
+
+
+class Store:
+    """Namespaces, pods and a change log of (resourceVersion, kind, type, object) for watches; one lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cond = threading.Condition()
+        self.rv = 100
+        self.namespaces: dict[str, dict] = {}
+        self.pods: dict[tuple[str, str], Pod] = {}
+        self.events: list[tuple[int, str, str, dict]] = []
+        self.requests: list[dict] = []
+        self.stats = {"activeWatches": 0, "activeExecs": 0, "activeAttaches": 0, "activeForwards": 0,
+                      "activeLogs": 0, "watchesServed": 0, "execsServed": 0, "forwardConnections": 0,
+                      "execOutputBytes": 0}
+        self._ip = 10
+
+    # -- helpers (call with the lock held) --------------------------------------------------------------------
+
+    def _bump(self) -> str:
+        self.rv += 1
+        return str(self.rv)
+
+    def _record(self, kind: str, event_type: str, obj: dict) -> None:
+        self.events.append((self.rv, kind, event_type, copy.deepcopy(obj)))
+        self.cond.notify_all()
+
+    def stat(self, key: str, delta: int) -> None:
+        with self.cond:
+            self.stats[key] += delta
+
+    # -- namespaces -------------------------------------------------------------------------------------------
+
+    def add_namespace(self, name: str) -> dict:
+        with self.cond:
+            obj = {"kind": "Namespace", "apiVersion": "v1",
+                   "metadata": {"name": name, "uid": str(uuid.uuid4()), "resourceVersion": self._bump(),
+                                "creationTimestamp": rfc3339(now()),
+                                "labels": {"kubernetes.io/metadata.name": name}},
+                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            self.namespaces[name] = obj
+            self._record("Namespace", "ADDED", obj)
+            return copy.deepcopy(obj)
+
+    # -- pods -------------------------------------------------------------------------------------------------
+
+    def create_pod(self, namespace: str, body: dict) -> tuple[int, dict]:
+        metadata = dict(body.get("metadata") or {})
+        spec = copy.deepcopy(body.get("spec") or {})
+        with self.cond:
+            if namespace not in self.namespaces:
+                return 404, status_object(404, "NotFound", f'namespaces "{namespace}" not found',
+                                          {"name": namespace, "kind": "namespaces"})
+            name = metadata.get("name") or (metadata.get("generateName", "pod-") + secrets.token_hex(3)[:5])
+            if (namespace, name) in self.pods:
+                return 409, status_object(409, "AlreadyExists", f'pods "{name}" already exists',
+                                          {"name": name, "kind": "pods"})
+            containers = spec.get("containers") or []
+            if not containers or not all(isinstance(c, dict) and c.get("name") for c in containers):
+                return 422, status_object(422, "Invalid", f'Pod "{name}" is invalid: spec.containers: Required value',
+                                          {"name": name, "kind": "Pod"})
+            started = rfc3339(now())
+            self._ip += 1
+            for container in containers:
+                container.setdefault("image", "busybox")
+                container.setdefault("imagePullPolicy", "IfNotPresent")
+                container.setdefault("terminationMessagePolicy", "File")
+                container.setdefault("resources", {})
+            spec.setdefault("nodeName", "standin-node")
+            spec.setdefault("restartPolicy", "Always")
+            spec.setdefault("dnsPolicy", "ClusterFirst")
+            spec.setdefault("schedulerName", "default-scheduler")
+            spec.setdefault("terminationGracePeriodSeconds", 30)
+            spec.setdefault("securityContext", {})  # kube-apiserver defaults it; kubectl debug dereferences it
+            spec.setdefault("serviceAccountName", "default")
+            spec.setdefault("serviceAccount", "default")
+            spec.setdefault("enableServiceLinks", True)
+            spec.setdefault("priority", 0)
+            spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+            obj = {
+                "kind": "Pod", "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
+                             "resourceVersion": self._bump(), "creationTimestamp": started,
+                             "labels": dict(metadata.get("labels") or {}),
+                             "annotations": dict(metadata.get("annotations") or {})},
+                "spec": spec,
+                "status": {
+                    "phase": "Running", "hostIP": "192.168.49.2", "podIP": f"10.244.0.{self._ip % 250 + 2}",
+                    "podIPs": [{"ip": f"10.244.0.{self._ip % 250 + 2}"}], "startTime": started,
+                    "qosClass": "BestEffort",
+                    "conditions": [{"type": condition, "status": "True", "lastProbeTime": None,
+                                    "lastTransitionTime": started}
+                                   for condition in ("PodReadyToStartContainers", "Initialized", "Ready",
+                                                     "ContainersReady", "PodScheduled")],
+                    "containerStatuses": [self._running_status(container, started) for container in containers],
+                },
+            }
+            if not obj["metadata"]["labels"]:
+                del obj["metadata"]["labels"]
+            if not obj["metadata"]["annotations"]:
+                del obj["metadata"]["annotations"]
+            root = self.root / "pods" / namespace / name
+            (root / "tmp").mkdir(parents=True, exist_ok=True)
+            self.pods[(namespace, name)] = Pod(obj, root)
+            self._record("Pod", "ADDED", obj)
+            return 201, copy.deepcopy(obj)
+
+    @staticmethod
+    def _running_status(container: dict, started: str) -> dict:
+        return {"name": container["name"], "ready": True, "started": True, "restartCount": 0,
+                "image": container.get("image", "busybox"), "imageID": "docker.io/library/busybox@sha256:" + "0" * 64,
+                "containerID": "containerd://" + secrets.token_hex(32),
+                "state": {"running": {"startedAt": started}}, "lastState": {}}
+
+    def get_pod(self, namespace: str, name: str) -> Pod | None:
+        with self.cond:
+            return self.pods.get((namespace, name))
+
+    def delete_pod(self, namespace: str, name: str) -> dict | None:
+        with self.cond:
+            pod = self.pods.pop((namespace, name), None)
+            if pod is None:
+                return None
+            pod.deleted = True
+            pod.obj["metadata"]["resourceVersion"] = self._bump()
+            pod.obj["metadata"]["deletionTimestamp"] = rfc3339(now())
+            pod.obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            self._record("Pod", "DELETED", pod.obj)
+            runtimes = list(pod.containers.values())
+            result = copy.deepcopy(pod.obj)
+        for runtime in runtimes:
+            runtime.proc.kill()
+        return result
+
+    def add_ephemeral_containers(self, pod: Pod, patch: dict) -> tuple[int, dict, list[dict]]:
+        """A strategic-merge patch of spec.ephemeralContainers (merge key: name); returns (status, body, added)."""
+        wanted = ((patch.get("spec") or {}).get("ephemeralContainers")) or []
+        with self.cond:
+            existing = pod.obj["spec"].setdefault("ephemeralContainers", [])
+            names = {container["name"] for container in existing}
+            regular = {container["name"] for container in pod.obj["spec"]["containers"]}
+            added = []
+            for container in wanted:
+                if not isinstance(container, dict) or not container.get("name"):
+                    continue
+                if container.get("$patch") == "delete":
+                    return 403, status_object(403, "Forbidden", "ephemeral containers cannot be removed"), []
+                entry = {key: value for key, value in container.items() if not key.startswith("$")}
+                if entry["name"] in names:
+                    continue  # existing ephemeral containers may not change; the patch merely repeats them
+                target = entry.get("targetContainerName")
+                if target and target not in regular:
+                    message = (f'Pod "{pod.name}" is invalid: spec.ephemeralContainers[{len(existing)}]'
+                               f'.targetContainerName: Not found: "{target}"')
+                    return 422, status_object(422, "Invalid", message, {"name": pod.name, "kind": "Pod"}), []
+                if not entry.get("image"):
+                    message = (f'Pod "{pod.name}" is invalid: spec.ephemeralContainers[{len(existing)}].image: '
+                               "Required value")
+                    return 422, status_object(422, "Invalid", message, {"name": pod.name, "kind": "Pod"}), []
+                entry.setdefault("imagePullPolicy", "IfNotPresent")
+                entry.setdefault("terminationMessagePolicy", "File")
+                entry.setdefault("resources", {})
+                existing.append(entry)
+                names.add(entry["name"])
+                added.append(entry)
+            started = rfc3339(now())
+            statuses = pod.obj["status"].setdefault("ephemeralContainerStatuses", [])
+            for entry in added:
+                statuses.append(self._running_status(entry, started) | {"ready": False})
+            pod.obj["metadata"]["resourceVersion"] = self._bump()
+            self._record("Pod", "MODIFIED", pod.obj)
+            return 200, copy.deepcopy(pod.obj), added
+
+    def container_exited(self, pod: Pod, name: str, code: int) -> None:
+        """An ephemeral container's process ended: its status says terminated (others stay "running")."""
+        with self.cond:
+            if pod.deleted:
+                return
+            for status in pod.obj["status"].get("ephemeralContainerStatuses") or []:
+                if status["name"] == name:
+                    started = status["state"].get("running", {}).get("startedAt", rfc3339(now()))
+                    status["state"] = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                                      "startedAt": started, "finishedAt": rfc3339(now())}}
+                    status["started"] = False
+                    pod.obj["metadata"]["resourceVersion"] = self._bump()
+                    self._record("Pod", "MODIFIED", pod.obj)
+
+    def append_log(self, pod: Pod, text: str) -> int:
+        lines = text.splitlines(keepends=True)
+        with self.cond:
+            for line in lines:
+                stamp = now().strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+                pod.log.append((stamp, line if line.endswith("\n") else line + "\n"))
+            self.cond.notify_all()
+        return len(lines)
+
+    # -- lists ------------------------------------------------------------------------------------------------
+
+    def list_objects(self, kind: str, namespace: str | None, matches: Callable[[dict], bool]) -> tuple[list, int]:
+        with self.cond:
+            if kind == "Namespace":
+                objects = list(self.namespaces.values())
+            else:
+                objects = [pod.obj for (ns, _), pod in self.pods.items() if namespace is None or ns == namespace]
+            return [copy.deepcopy(obj) for obj in objects if matches(obj)], self.rv
+
+
+# -- selectors ----------------------------------------------------------------------------------------------------
+
+
+def field_value(obj: dict, path: str) -> str:
+    value: object = obj
+    for part in path.split("."):
+        value = value.get(part, "") if isinstance(value, dict) else ""
+    return "" if value is None else str(value)
+
+
+def selector(field_selector: str, label_selector: str, namespace: str | None) -> Callable[[dict], bool]:
+    """Equality-based field (metadata.name, metadata.namespace, spec.nodeName, status.phase) and label selectors."""
+    fields: list[tuple[str, str, bool]] = []
+    for term in filter(None, (part.strip() for part in field_selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            fields.append((key, value, False))
+        else:
+            key, value = term.split("==", 1) if "==" in term else term.split("=", 1)
+            fields.append((key, value, True))
+    labels: list[tuple[str, str | None, bool]] = []
+    for term in filter(None, (part.strip() for part in label_selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            labels.append((key.strip(), value.strip(), False))
+        elif "=" in term:
+            key, value = term.split("==", 1) if "==" in term else term.split("=", 1)
+            labels.append((key.strip(), value.strip(), True))
+        elif term.startswith("!"):
+            labels.append((term[1:], None, False))
+        else:
+            labels.append((term, None, True))
+
+    def matches(obj: dict) -> bool:
+        if namespace is not None and obj["metadata"].get("namespace", namespace) != namespace:
+            return False
+        for key, value, equal in fields:
+            if (field_value(obj, key) == value) != equal:
+                return False
+        obj_labels = obj["metadata"].get("labels") or {}
+        for key, value, equal in labels:
+            present = key in obj_labels if value is None else obj_labels.get(key) == value
+            if present != equal:
+                return False
+        return True
+
+    return matches
+
+
+# -- tables -------------------------------------------------------------------------------------------------------
+
+
+POD_COLUMNS = [
+    ("Name", "string", "name", 0, "Name must be unique within a namespace."),
+    ("Ready", "string", "", 0, "The aggregate readiness state of this pod for accepting traffic."),
+    ("Status", "string", "", 0, "The aggregate status of the containers in this pod."),
+    ("Restarts", "string", "", 0, "The number of times the containers in this pod have been restarted."),
+    ("Age", "string", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created."),
+    ("IP", "string", "", 1, "IP address allocated to the pod."),
+    ("Node", "string", "", 1, "NodeName is a request to schedule this pod onto a specific node."),
+    ("Nominated Node", "string", "", 1, "nominatedNodeName is set only when this pod preempts other pods."),
+    ("Readiness Gates", "string", "", 1, "If specified, all readiness gates will be evaluated for pod readiness."),
+]
+NAMESPACE_COLUMNS = [
+    ("Name", "string", "name", 0, "Name must be unique within a namespace."),
+    ("Status", "string", "", 0, "The status of the namespace"),
+    ("Age", "string", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created."),
+]
+
+
+def table_columns(kind: str) -> list[dict]:
+    columns = POD_COLUMNS if kind == "Pod" else NAMESPACE_COLUMNS
+    return [{"name": name, "type": kind_, "format": fmt, "description": description, "priority": priority}
+            for name, kind_, fmt, priority, description in columns]
+
+
+def table_cells(obj: dict) -> list:
+    metadata = obj["metadata"]
+    if obj.get("kind") == "Namespace":
+        return [metadata["name"], obj["status"]["phase"], human_age(metadata["creationTimestamp"])]
+    statuses = obj["status"].get("containerStatuses") or []
+    ready = sum(1 for status in statuses if status.get("ready"))
+    phase = "Terminating" if metadata.get("deletionTimestamp") else obj["status"].get("phase", "Pending")
+    restarts = sum(status.get("restartCount", 0) for status in statuses)
+    return [metadata["name"], f"{ready}/{len(obj['spec']['containers'])}", phase, restarts,
+            human_age(metadata["creationTimestamp"]), obj["status"].get("podIP", "<none>"),
+            obj["spec"].get("nodeName", "<none>"), "<none>", "<none>"]
+
+
+def table_row(obj: dict, include_object: str) -> dict:
+    row: dict = {"cells": table_cells(obj)}
+    if include_object == "Object":
+        row["object"] = obj
+    elif include_object != "None":
+        row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                         "metadata": obj["metadata"]}
+    return row
+
+
+def table(kind: str, objects: list[dict], rv: int, include_object: str, version: str,
+          with_columns: bool = True) -> dict:
+    result = {"kind": "Table", "apiVersion": f"meta.k8s.io/{version}", "metadata": {"resourceVersion": str(rv)},
+              "columnDefinitions": table_columns(kind) if with_columns else [],
+              "rows": [table_row(obj, include_object) for obj in objects]}
+    return result
+
+
+def wants_table(accept: str) -> str | None:
+    """'v1' or 'v1beta1' if the Accept header asks for a meta.k8s.io Table (first such wins), else None."""
+    for media in accept.split(","):
+        params = {}
+        for part in media.split(";")[1:]:
+            key, _, value = part.partition("=")
+            params[key.strip()] = value.strip()
+        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
+            return params["v"]
+    return None
+
+
+# -- discovery ----------------------------------------------------------------------------------------------------
+
+
+def api_resources() -> dict:
+    def resource(name: str, kind: str, verbs: list[str], singular: str = "", namespaced: bool = True,
+                 short: list[str] | None = None, categories: list[str] | None = None) -> dict:
+        entry = {"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs}
+        if short:
+            entry["shortNames"] = short
+        if categories:
+            entry["categories"] = categories
+        return entry
+
+    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        resource("namespaces", "Namespace", ["get", "list", "watch"], "namespace", False, ["ns"]),
+        resource("pods", "Pod", ["create", "delete", "get", "list", "watch"], "pod", True, ["po"], ["all"]),
+        resource("pods/attach", "PodAttachOptions", ["create", "get"]),
+        resource("pods/ephemeralcontainers", "Pod", ["get", "patch", "update"]),
+        resource("pods/exec", "PodExecOptions", ["create", "get"]),
+        resource("pods/log", "Pod", ["get"]),
+        resource("pods/portforward", "PodPortForwardOptions", ["create", "get"]),
+    ]}
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------------------
+
+
+class Request:
+    def __init__(self, method: str, target: str, headers: list[tuple[str, str]]) -> None:
+        self.method = method
+        self.target = target
+        split = urlsplit(target)
+        self.path = unquote(split.path)
+        self.query = parse_qs(split.query, keep_blank_values=True)
+        self.headers = headers
+        self.body = b""
+
+    def header(self, name: str, default: str = "") -> str:
+        return ws.header(self.headers, name, default)
+
+    def param(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str) -> bool:
+        return self.param(name).lower() in ("true", "1")
+
+    @property
+    def upgrade(self) -> str:
+        connection = [token.lower() for token in ws.tokens(self.header("Connection"))]
+        return self.header("Upgrade") if "upgrade" in connection else ""
+
+
+class Handled(Exception):
+    """Raised after a response that ends the connection (upgrades, streams)."""
+
+
+class Connection:
+    """One client connection: TLS, keep-alive HTTP/1.1 requests, and upgrades that take the connection over."""
+
+    def __init__(self, server: "Server", sock: socket.socket, peer: str) -> None:
+        self.server = server
+        self.store = server.store
+        self.peer = peer
+        self.tls = ws.TLSStream(sock, server.context, server_side=True)
+        self.stream = ws.Buffered(self.tls)
+        self.record: dict = {}
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self.tls.handshake(10.0)
+            while True:
+                head = self.stream.read_head()
+                if not head:
+                    break
+                request_line, headers = ws.parse_head(head)
+                parts = request_line.split()
+                if len(parts) != 3:
+                    self.send_json(400, status_object(400, "BadRequest", "malformed request line"), close=True)
+                    break
+                request = Request(parts[0], parts[1], headers)
+                keep_alive = request.header("Connection").lower() != "close" and not request.upgrade
+                self.record = {"time": time.time(), "method": request.method, "path": request.path,
+                               "query": request.query, "upgrade": request.upgrade,
+                               "protocols": request.header("Sec-WebSocket-Protocol"),
+                               "streamProtocol": request.header("X-Stream-Protocol-Version"),
+                               "accept": request.header("Accept"), "userAgent": request.header("User-Agent"),
+                               "contentType": request.header("Content-Type"), "status": None}
+                with self.store.cond:
+                    self.store.requests.append(self.record)
+                try:
+                    if not request.upgrade:
+                        request.body = self.read_body(request)
+                    self.server.route(self, request)
+                except Handled:
+                    break
+                finally:
+                    log(f"{self.peer} {request.method} {request.target} {request.upgrade or ''} -> "
+                        f"{self.record.get('status')}")
+                if not keep_alive:
+                    break
+        except (ws.StreamClosed, ssl.SSLError, OSError, ValueError) as error:
+            log(f"{self.peer} connection error: {error!r}")
+        except Exception:  # noqa: BLE001 - a stand-in bug: say so loudly in its log, never hang the client
+            log(f"{self.peer} INTERNAL ERROR in the stand-in:\n{traceback.format_exc()}")
+            if self.record.get("status") is None:
+                try:
+                    self.send_status(500, "InternalError", "kube stand-in internal error (see its log)", close=True)
+                except (ws.StreamClosed, OSError):
+                    pass
+        finally:
+            self.tls.close()
+
+    def read_body(self, request: Request) -> bytes:
+        if request.header("Expect").lower() == "100-continue":
+            self.stream.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if "chunked" in request.header("Transfer-Encoding").lower():
+            body = bytearray()
+            while True:
+                size = int(self.stream.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.stream.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(body)
+                if len(body) + size > MAX_BODY:
+                    raise ValueError("request body too large")
+                body += self.stream.read_exact(size)
+                self.stream.readline()
+        length = int(request.header("Content-Length", "0") or "0")
+        if length > MAX_BODY:
+            raise ValueError("request body too large")
+        return self.stream.read_exact(length) if length else b""
+
+    def send_head(self, status: int, headers: Iterable[tuple[str, str]], reason: str = "") -> None:
+        self.record["status"] = status
+        reasons = {200: "OK", 201: "Created", 101: "Switching Protocols", 400: "Bad Request", 401: "Unauthorized",
+                   403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+                   415: "Unsupported Media Type", 422: "Unprocessable Entity", 500: "Internal Server Error"}
+        lines = [f"HTTP/1.1 {status} {reason or reasons.get(status, 'Status')}",
+                 f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}",
+                 "Audit-Id: " + str(uuid.uuid4())]
+        lines += [f"{name}: {value}" for name, value in headers]
+        self.stream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def send_bytes(self, status: int, body: bytes, content_type: str, close: bool = False) -> None:
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        if close:
+            headers.append(("Connection", "close"))
+        self.send_head(status, headers)
+        self.stream.sendall(body)
+
+    def send_json(self, status: int, value: object, close: bool = False,
+                  content_type: str = "application/json") -> None:
+        self.send_bytes(status, json.dumps(value).encode() + b"\n", content_type, close)
+
+    def send_status(self, code: int, reason: str, message: str, details: dict | None = None,
+                    close: bool = False) -> None:
+        self.send_json(code, status_object(code, reason, message, details), close=close)
+
+    def start_chunked(self, content_type: str) -> None:
+        self.send_head(200, [("Content-Type", content_type), ("Transfer-Encoding", "chunked"),
+                             ("Cache-Control", "no-cache, private")])
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:
+            self.stream.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_chunked(self) -> None:
+        self.stream.sendall(b"0\r\n\r\n")
+
+
+class Server:
+    def __init__(self, address: tuple[str, int], store: Store, token: str, context: ssl.SSLContext) -> None:
+        self.store = store
+        self.token = token
+        self.context = context
+        self.listener = socket.create_server(address, backlog=512)
+        self.stopping = threading.Event()
+
+    @property
+    def address(self) -> str:
+        host, port = self.listener.getsockname()[:2]
+        return f"{host}:{port}"
+
+    def serve_forever(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self.stopping.is_set():
+            try:
+                sock, peer = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                if self.stopping.is_set():
+                    break
+                raise
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = Connection(self, sock, f"{peer[0]}:{peer[1]}")
+            threading.Thread(target=connection.run, name=f"conn-{peer[1]}", daemon=True).start()
+
+    # -- routing ----------------------------------------------------------------------------------------------
+
+    def route(self, conn: Connection, request: Request) -> None:
+        if request.header("Authorization") != f"Bearer {self.token}":
+            conn.record["authorized"] = False
+            conn.send_status(401, "Unauthorized", "Unauthorized", close=bool(request.upgrade))
+            if request.upgrade:
+                raise Handled
+            return
+        conn.record["authorized"] = True
+        parts = [part for part in request.path.split("/") if part]
+        method = request.method
+        if parts and parts[0] == "standin":
+            return self.route_standin(conn, request, parts[1:])
+        if request.path == "/version":
+            return conn.send_json(200, SERVER_VERSION)
+        if request.path == "/api":
+            host = request.header("Host") or self.address
+            return conn.send_json(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": host}]})
+        if request.path == "/apis":
+            return conn.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        if request.path == "/api/v1":
+            return conn.send_json(200, api_resources())
+        if parts[:1] in (["openapi"], ["swagger.json"]):
+            return conn.send_status(404, "NotFound", "the server could not find the requested resource")
+        if parts[:2] != ["api", "v1"]:
+            return conn.send_status(404, "NotFound", "the server could not find the requested resource")
+        rest = parts[2:]
+        if rest == ["namespaces"] and method == "GET":
+            return self.list_or_watch(conn, request, "Namespace", None)
+        if rest == ["pods"] and method == "GET":
+            return self.list_or_watch(conn, request, "Pod", None)
+        if len(rest) == 2 and rest[0] == "namespaces" and method == "GET":
+            return self.get_namespace(conn, request, rest[1])
+        if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "pods":
+            namespace = rest[1]
+            if len(rest) == 3:
+                if method == "GET":
+                    return self.list_or_watch(conn, request, "Pod", namespace)
+                if method == "POST":
+                    return self.create_pod(conn, request, namespace)
+                return conn.send_status(405, "MethodNotAllowed", f"{method} is not supported on pods")
+            name = rest[3]
+            subresource = rest[4] if len(rest) > 4 else ""
+            pod = self.store.get_pod(namespace, name)
+            if pod is None:
+                if request.upgrade:
+                    conn.send_status(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"},
+                                     close=True)
+                    raise Handled
+                return conn.send_status(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+            if subresource == "":
+                if method == "GET":
+                    return conn.send_json(200, self.pod_json(pod))
+                if method == "DELETE":
+                    deleted = self.store.delete_pod(namespace, name)
+                    return conn.send_json(200, deleted)
+                return conn.send_status(405, "MethodNotAllowed", f"{method} is not supported on a pod")
+            if subresource == "log" and method == "GET":
+                return self.pod_log(conn, request, pod)
+            if subresource == "ephemeralcontainers":
+                if method == "GET":
+                    return conn.send_json(200, self.pod_json(pod))
+                if method == "PATCH":
+                    return self.patch_ephemeral(conn, request, pod)
+                return conn.send_status(405, "MethodNotAllowed", f"{method} is not supported on ephemeralcontainers")
+            if subresource in ("exec", "attach", "portforward") and method in ("GET", "POST"):
+                return self.stream_subresource(conn, request, pod, subresource)
+        return conn.send_status(404, "NotFound", "the server could not find the requested resource")
+
+    def pod_json(self, pod: Pod) -> dict:
+        with self.store.cond:
+            return copy.deepcopy(pod.obj)
+
+    # -- side channel -----------------------------------------------------------------------------------------
+
+    def route_standin(self, conn: Connection, request: Request, parts: list[str]) -> None:
+        if parts == ["requests"]:
+            with self.store.cond:
+                return conn.send_json(200, {"requests": list(self.store.requests)})
+        if parts == ["stats"]:
+            with self.store.cond:
+                return conn.send_json(200, dict(self.store.stats))
+        if parts == ["upgrade-echo"]:
+            return self.upgrade_echo(conn, request)
+        if len(parts) >= 3 and parts[0] == "pods":
+            pod = self.store.get_pod(parts[1], parts[2])
+            if pod is None:
+                return conn.send_status(404, "NotFound", f'pods "{parts[2]}" not found')
+            if parts[3:] == ["log"] and request.method == "POST":
+                count = self.store.append_log(pod, request.body.decode("utf-8", "replace"))
+                return conn.send_json(200, {"appended": count})
+            if parts[3:] == []:
+                with self.store.cond:
+                    processes = [{"container": name, "pid": runtime.proc.pid, "running": runtime.exit_code is None}
+                                 for name, runtime in pod.containers.items()]
+                return conn.send_json(200, {"root": str(pod.root), "processes": processes})
+        return conn.send_status(404, "NotFound", "no such stand-in endpoint")
+
+    def upgrade_echo(self, conn: Connection, request: Request) -> None:
+        if not request.upgrade:
+            return conn.send_status(400, "BadRequest", "expected Connection: Upgrade and an Upgrade header")
+        conn.send_head(101, [("Connection", "Upgrade"), ("Upgrade", request.upgrade)])
+        while True:
+            data = conn.stream.recv_some()
+            if not data:
+                break
+            conn.stream.sendall(data)
+        raise Handled
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    def get_namespace(self, conn: Connection, request: Request, name: str) -> None:
+        with self.store.cond:
+            obj = copy.deepcopy(self.store.namespaces.get(name))
+        if obj is None:
+            return conn.send_status(404, "NotFound", f'namespaces "{name}" not found',
+                                    {"name": name, "kind": "namespaces"})
+        version = wants_table(request.header("Accept"))
+        if version:
+            return conn.send_json(200, table("Namespace", [obj], int(obj["metadata"]["resourceVersion"]),
+                                             request.param("includeObject", "Metadata"), version),
+                                  content_type=f"application/json;as=Table;v={version};g=meta.k8s.io")
+        conn.send_json(200, obj)
+
+    def list_or_watch(self, conn: Connection, request: Request, kind: str, namespace: str | None) -> None:
+        try:
+            matches = selector(request.param("fieldSelector"), request.param("labelSelector"), namespace)
+        except ValueError:
+            return conn.send_status(400, "BadRequest", "unable to parse the selector")
+        if request.flag("watch"):
+            return self.watch(conn, request, kind, namespace, matches)
+        objects, rv = self.store.list_objects(kind, namespace, matches)
+        version = wants_table(request.header("Accept"))
+        if version:
+            return conn.send_json(200, table(kind, objects, rv, request.param("includeObject", "Metadata"), version),
+                                  content_type=f"application/json;as=Table;v={version};g=meta.k8s.io")
+        conn.send_json(200, {"kind": f"{kind}List", "apiVersion": "v1", "metadata": {"resourceVersion": str(rv)},
+                             "items": objects})
+
+    def watch(self, conn: Connection, request: Request, kind: str, namespace: str | None,
+              matches: Callable[[dict], bool]) -> None:
+        store = self.store
+        version = wants_table(request.header("Accept"))
+        include_object = request.param("includeObject", "Metadata")
+        send_initial = request.flag("sendInitialEvents")
+        bookmarks = request.flag("allowWatchBookmarks")
+        timeout = min(float(request.param("timeoutSeconds") or WATCH_LIMIT), WATCH_LIMIT)
+        resource_version = request.param("resourceVersion")
+        with store.cond:
+            if resource_version in ("", "0") or send_initial:
+                initial = [copy.deepcopy(obj) for obj in self.store.list_objects(kind, namespace, matches)[0]]
+                cursor = store.rv
+            else:
+                try:
+                    cursor = int(resource_version)
+                except ValueError:
+                    return conn.send_status(400, "BadRequest", f"invalid resourceVersion {resource_version!r}")
+                initial = []
+                if cursor < store.rv - 100000:
+                    return conn.send_status(410, "Expired", f"too old resource version: {cursor} ({store.rv})")
+        content_type = f"application/json;as=Table;v={version};g=meta.k8s.io" if version else "application/json"
+        conn.start_chunked(content_type)
+        columns_sent = False
+
+        def event(event_type: str, obj: dict) -> bytes:
+            nonlocal columns_sent
+            if version and event_type != "BOOKMARK":
+                obj = table(kind, [obj], int(obj["metadata"]["resourceVersion"]), include_object, version,
+                            with_columns=not columns_sent)
+                columns_sent = True
+            return json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
+
+        def bookmark(annotations: dict | None = None) -> bytes:
+            metadata: dict = {"resourceVersion": str(cursor)}
+            if annotations:
+                metadata["annotations"] = annotations
+            return json.dumps({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": "v1",
+                                                             "metadata": metadata}}).encode() + b"\n"
+
+        store.stat("activeWatches", 1)
+        store.stat("watchesServed", 1)
+        try:
+            conn.write_chunk(b"".join(event("ADDED", obj) for obj in initial))
+            if send_initial:
+                conn.write_chunk(bookmark({"k8s.io/initial-events-end": "true"}))
+            deadline = time.monotonic() + timeout
+            next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
+            while True:
+                with store.cond:
+                    pending = [entry for entry in store.events if entry[0] > cursor] if store.rv > cursor else []
+                    if not pending:
+                        store.cond.wait(0.5)
+                        pending = [entry for entry in store.events if entry[0] > cursor] if store.rv > cursor else []
+                    if pending:
+                        cursor = pending[-1][0]
+                out = b"".join(event(event_type, obj) for _, event_kind, event_type, obj in pending
+                               if event_kind == kind and matches(obj))
+                if out:
+                    conn.write_chunk(out)
+                moment = time.monotonic()
+                if bookmarks and moment >= next_bookmark:
+                    conn.write_chunk(bookmark())
+                    next_bookmark = moment + BOOKMARK_INTERVAL
+                if moment >= deadline:
+                    conn.end_chunked()
+                    return
+                if not pending and conn.tls.peer_closed():
+                    raise Handled
+        except (ws.StreamClosed, OSError):
+            raise Handled
+        finally:
+            store.stat("activeWatches", -1)
+
+    def pod_log(self, conn: Connection, request: Request, pod: Pod) -> None:
+        container = request.param("container") or pod.default_container()
+        if pod.container_spec(container) is None:
+            return conn.send_status(400, "BadRequest",
+                                    f"container {container} is not valid for pod {pod.name}")
+        follow = request.flag("follow")
+        timestamps = request.flag("timestamps")
+        with self.store.cond:
+            index = 0
+            if request.param("tailLines"):
+                index = max(0, len(pod.log) - int(request.param("tailLines")))
+        conn.start_chunked("text/plain")
+        self.store.stat("activeLogs", 1)
+        try:
+            while True:
+                with self.store.cond:
+                    if index >= len(pod.log) and follow and not pod.deleted:
+                        self.store.cond.wait(0.5)
+                    lines = pod.log[index:]
+                    index += len(lines)
+                    finished = pod.deleted or not follow
+                if lines:
+                    conn.write_chunk(b"".join(((stamp + " ") if timestamps else "").encode() + line.encode()
+                                              for stamp, line in lines))
+                elif finished:
+                    conn.end_chunked()
+                    return
+                elif conn.tls.peer_closed():
+                    raise Handled
+        except (ws.StreamClosed, OSError):
+            raise Handled
+        finally:
+            self.store.stat("activeLogs", -1)
+
+    # -- writes -----------------------------------------------------------------------------------------------
+
+    def create_pod(self, conn: Connection, request: Request, namespace: str) -> None:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return conn.send_status(400, "BadRequest", "the request body is not JSON")
+        if body.get("kind", "Pod") != "Pod":
+            return conn.send_status(400, "BadRequest", f"expected a Pod, got {body.get('kind')}")
+        status, result = self.store.create_pod(namespace, body)
+        conn.send_json(status, result)
+
+    def patch_ephemeral(self, conn: Connection, request: Request, pod: Pod) -> None:
+        content_type = request.header("Content-Type").split(";")[0].strip()
+        if content_type not in ("application/strategic-merge-patch+json", "application/merge-patch+json"):
+            return conn.send_status(415, "UnsupportedMediaType",
+                                    f"the stand-in supports strategic and merge patches here, not {content_type}")
+        try:
+            patch = json.loads(request.body or b"{}")
+        except ValueError:
+            return conn.send_status(400, "BadRequest", "the patch is not JSON")
+        status, result, added = self.store.add_ephemeral_containers(pod, patch)
+        if status == 200:
+            for container in added:
+                self.start_container(pod, container)
+        conn.send_json(status, result)
+
+    def start_container(self, pod: Pod, spec: dict) -> "ContainerRuntime":
+        runtime = ContainerRuntime(self.store, pod, spec)
+        with self.store.cond:
+            pod.containers[spec["name"]] = runtime
+        return runtime
+
+    # -- exec, attach, port-forward ---------------------------------------------------------------------------
+
+    def stream_subresource(self, conn: Connection, request: Request, pod: Pod, subresource: str) -> None:
+        upgrade = request.upgrade.lower()
+        if upgrade not in ("websocket", "spdy/3.1"):
+            conn.send_status(400, "BadRequest", "Upgrade request required", close=True)
+            raise Handled
+        annotations = pod.obj["metadata"].get("annotations") or {}
+        if subresource in ("exec", "attach") and annotations.get(FORBID_EXEC_ANNOTATION) == "true":
+            message = (f'pods "{pod.name}" is forbidden: User "{SERVICE_ACCOUNT}" cannot create resource '
+                       f'"pods/{subresource}" in API group "" in the namespace "{pod.namespace}"')
+            conn.send_status(403, "Forbidden", message, {"name": pod.name, "kind": f"pods/{subresource}"}, close=True)
+            raise Handled
+        if subresource == "portforward":
+            self.port_forward(conn, request, pod, upgrade)
+        else:
+            self.remote_command(conn, request, pod, subresource, upgrade)
+        raise Handled
+
+    def remote_command(self, conn: Connection, request: Request, pod: Pod, subresource: str, upgrade: str) -> None:
+        container = request.param("container") or pod.default_container()
+        spec = pod.container_spec(container)
+        if spec is None:
+            conn.send_status(400, "BadRequest", f"container {container} is not valid for pod {pod.name}", close=True)
+            return
+        options = {"stdin": request.flag("stdin"), "stdout": request.flag("stdout"),
+                   "stderr": request.flag("stderr"), "tty": request.flag("tty")}
+        if options["tty"]:
+            options["stderr"] = False
+        command = request.query.get("command", [])
+        if subresource == "exec" and not command:
+            conn.send_status(400, "BadRequest", "you must specify at least 1 command", close=True)
+            return
+        if not (options["stdin"] or options["stdout"] or options["stderr"]):
+            conn.send_status(400, "BadRequest", "you must specify at least 1 of stdin, stdout, stderr", close=True)
+            return
+        if upgrade == "websocket":
+            socket_ = ws.server_accept(conn.stream, request.headers, EXEC_PROTOCOLS)
+            if socket_ is None:
+                conn.send_status(400, "BadRequest", f"none of the offered subprotocols "
+                                 f"{request.header('Sec-WebSocket-Protocol')!r} is supported; want {EXEC_PROTOCOLS}",
+                                 close=True)
+                return
+            conn.record["status"] = 101
+            conn.record["negotiated"] = socket_.subprotocol
+            channels: "Channels" = WebSocketChannels(socket_)
+        else:
+            offered = [token for value in (v for k, v in request.headers if k.lower() == "x-stream-protocol-version")
+                       for token in ws.tokens(value)]
+            chosen = next((protocol for protocol in offered if protocol in SPDY_EXEC_PROTOCOLS), None)
+            if chosen is None:
+                conn.send_status(403, "Forbidden", f"subprotocol negotiation failed: offered {offered}, "
+                                 f"the stand-in speaks {SPDY_EXEC_PROTOCOLS} over SPDY", close=True)
+                return
+            conn.send_head(101, [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"),
+                                 ("X-Stream-Protocol-Version", chosen)])
+            conn.record["negotiated"] = "SPDY/3.1+" + chosen
+            channels = SpdyChannels(conn.stream, options)
+            if not channels.wait_ready(30.0):
+                channels.close()
+                return
+        kind = "activeExecs" if subresource == "exec" else "activeAttaches"
+        self.store.stat(kind, 1)
+        self.store.stat("execsServed", 1)
+        try:
+            if subresource == "exec":
+                run_exec(channels, pod, command, options, lambda size: self.store.stat("execOutputBytes", size))
+            else:
+                run_attach(self, channels, pod, container, spec, options)
+        finally:
+            self.store.stat(kind, -1)
+
+    def port_forward(self, conn: Connection, request: Request, pod: Pod, upgrade: str) -> None:
+        self.store.stat("activeForwards", 1)
+        try:
+            if upgrade == "websocket":
+                socket_ = ws.server_accept(conn.stream, request.headers, PORTFORWARD_WS_PROTOCOLS)
+                if socket_ is None:
+                    conn.send_status(400, "BadRequest", f"none of the offered subprotocols "
+                                     f"{request.header('Sec-WebSocket-Protocol')!r} is supported; want "
+                                     f"{PORTFORWARD_WS_PROTOCOLS}", close=True)
+                    return
+                conn.record["status"] = 101
+                conn.record["negotiated"] = socket_.subprotocol
+                if socket_.subprotocol.startswith("SPDY/3.1+"):
+                    serve_spdy_port_forward(self.store, ws.WebSocketByteStream(socket_), pod)
+                else:
+                    ports = [int(port) for value in request.query.get("ports", []) for port in value.split(",")
+                             if port.strip()]
+                    serve_websocket_port_forward(self.store, socket_, pod, ports)
+            else:
+                offered = [token for value in (v for k, v in request.headers if k.lower() == "x-stream-protocol-version")
+                           for token in ws.tokens(value)]
+                if "portforward.k8s.io" not in offered:
+                    conn.send_status(403, "Forbidden", f"subprotocol negotiation failed: offered {offered}", close=True)
+                    return
+                conn.send_head(101, [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"),
+                                     ("X-Stream-Protocol-Version", "portforward.k8s.io")])
+                conn.record["negotiated"] = "SPDY/3.1+portforward.k8s.io (plain)"
+                serve_spdy_port_forward(self.store, conn.stream, pod)
+        finally:
+            self.store.stat("activeForwards", -1)
+
+
+# -- remote command channels --------------------------------------------------------------------------------------
+
+
+class Channels:
+    """What exec/attach need from a transport: send on a channel, receive (channel, data) until the end, finish."""
+
+    def send(self, channel: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def receive(self) -> tuple[int, bytes] | None:
+        """(channel, data) from the client; (channel, b"") when it half-closed that channel; None at the end."""
+        raise NotImplementedError
+
+    def finish(self, status: dict) -> None:
+        """Sends the Status on the error channel, then ends the connection."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class WebSocketChannels(Channels):
+    def __init__(self, socket_: ws.WebSocket) -> None:
+        self.ws = socket_
+        self.v5 = socket_.subprotocol == "v5.channel.k8s.io"
+
+    def send(self, channel: int, data: bytes) -> None:
+        self.ws.send_channel(channel, data)
+
+    def receive(self) -> tuple[int, bytes] | None:
+        while True:
+            message = self.ws.recv_message()
+            if message is None:
+                return None
+            _, payload = message
+            if not payload:
+                continue
+            if payload[0] == ws.CLOSE_SIGNAL and self.v5 and len(payload) >= 2:
+                return payload[1], b""
+            if len(payload) > 1:
+                return payload[0], payload[1:]
+
+    def finish(self, status: dict) -> None:
+        try:
+            self.ws.send_channel(ws.ERROR, json.dumps(status).encode())
+            self.ws.close(1000)
+        except (ws.StreamClosed, OSError):
+            pass
+
+    def close(self) -> None:
+        self.ws.stream.close()
+
+
+class SpdyChannels(Channels):
+    """remotecommand v4 over SPDY/3.1: the client opens one stream per channel, told apart by `streamtype`."""
+
+    TYPES = {"stdin": ws.STDIN, "stdout": ws.STDOUT, "stderr": ws.STDERR, "error": ws.ERROR, "resize": ws.RESIZE}
+
+    def __init__(self, stream: ws.Buffered, options: dict) -> None:
+        import queue
+
+        self.inbox: "queue.Queue[tuple[int, bytes] | None]" = queue.Queue()
+        self.streams: dict[int, spdy.Stream] = {}
+        self.expected = {ws.ERROR} | {channel for name, channel in self.TYPES.items()
+                                      if name in ("stdin", "stdout", "stderr") and options.get(name)}
+        if options.get("tty"):
+            self.expected.add(ws.RESIZE)
+        self.ready = threading.Event()
+        self.session = spdy.Session(stream, server=True, on_stream=self._on_stream)
+        self.reader = threading.Thread(target=self._serve, daemon=True)
+        self.reader.start()
+
+    def _serve(self) -> None:
+        try:
+            self.session.serve()
+        finally:
+            self.ready.set()
+            self.inbox.put(None)
+
+    def _on_stream(self, stream: spdy.Stream) -> None:
+        channel = self.TYPES.get(stream.header("streamtype"))
+        if channel is None:
+            stream.send_reset(spdy.RST_PROTOCOL_ERROR)
+            return
+        self.streams[channel] = stream
+        stream.on_data = lambda data, channel=channel: self.inbox.put((channel, data))
+        stream.on_remote_close = lambda channel=channel: self.inbox.put((channel, b""))
+        if self.expected <= set(self.streams):
+            self.ready.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self.ready.wait(timeout) and self.expected <= set(self.streams)
+
+    def send(self, channel: int, data: bytes) -> None:
+        stream = self.streams.get(channel)
+        if stream is not None:
+            stream.send(data)
+
+    def receive(self) -> tuple[int, bytes] | None:
+        return self.inbox.get()
+
+    def finish(self, status: dict) -> None:
+        try:
+            error = self.streams.get(ws.ERROR)
+            if error is not None and status.get("status") != "Success":
+                error.send(json.dumps(status).encode())
+            for stream in list(self.streams.values()):
+                stream.close()
+            self.session.goaway()
+        except OSError:
+            pass
+        self.session.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def pump(fd: int, send: Callable[[bytes], None]) -> threading.Thread:
+    def run() -> None:
+        while True:
+            data = read_fd(fd)
+            if not data:
+                return
+            try:
+                send(data)
+            except (ws.StreamClosed, OSError):
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def handle_input(channels: Channels, proc: Proc, options: dict, done: threading.Event) -> None:
+    """Client → process until the client goes away or `done` (the process ended and the status went out)."""
+    while True:
+        item = channels.receive()
+        if item is None:
+            return
+        channel, data = item
+        if channel == ws.STDIN:
+            if not data:
+                proc.close_stdin()
+            elif options["stdin"]:
+                proc.write_stdin(data)
+        elif channel == ws.RESIZE and data:
+            for line in data.decode("utf-8", "replace").splitlines() or [data.decode()]:
+                try:
+                    size = json.loads(line)
+                    proc.resize(int(size.get("Width", 0)), int(size.get("Height", 0)))
+                except (ValueError, AttributeError, OSError):
+                    pass
+
+
+def run_exec(channels: Channels, pod: Pod, command: list[str], options: dict,
+             count: Callable[[int], None] = lambda size: None) -> None:
+    try:
+        proc = Proc(command, pod.root, pod.env(options["tty"]), stdin=options["stdin"], tty=options["tty"])
+    except OSError as error:
+        channels.finish(internal_error_status(
+            f"failed to exec in container: failed to start exec: OCI runtime exec failed: {error.strerror or error}"))
+        channels.close()
+        return
+    done = threading.Event()
+
+    def sender(channel: int) -> Callable[[bytes], None]:
+        def send(data: bytes) -> None:
+            channels.send(channel, data)  # blocks while the client does not read: backpressure reaches the process
+            count(len(data))
+        return send
+
+    pumps = [pump(proc.stdout_fd, sender(ws.STDOUT))] if proc.stdout_fd is not None else []
+    if proc.stderr_fd is not None:
+        pumps.append(pump(proc.stderr_fd, sender(ws.STDERR)))
+
+    def finisher() -> None:
+        code = proc.wait()
+        for thread in pumps:
+            thread.join(5.0)
+        channels.finish(exit_status(code, command))
+        proc.release()
+        done.set()
+
+    waiter = threading.Thread(target=finisher, daemon=True)
+    waiter.start()
+    handle_input(channels, proc, options, done)
+    if not done.is_set():
+        proc.kill()  # the client went away before the command ended
+    waiter.join(10.0)
+    channels.close()
+
+
+class ContainerRuntime:
+    """A container's main process (attach target): started once, its output goes to whoever is attached."""
+
+    def __init__(self, store: Store, pod: Pod, spec: dict) -> None:
+        self.store = store
+        self.pod = pod
+        self.name = spec["name"]
+        self.argv = list(spec.get("command") or []) + list(spec.get("args") or []) or ["sh"]
+        self.tty = bool(spec.get("tty"))
+        self.stdin = bool(spec.get("stdin"))
+        self.lock = threading.Lock()
+        self.sink: Callable[[int, bytes], None] | None = None
+        self.exit_code: int | None = None
+        self.exited = threading.Event()
+        self.proc = Proc(self.argv, pod.root, pod.env(self.tty), stdin=self.stdin, tty=self.tty, size=(24, 80))
+        self.pumps = [self._pump(self.proc.stdout_fd, ws.STDOUT)]
+        if self.proc.stderr_fd is not None:
+            self.pumps.append(self._pump(self.proc.stderr_fd, ws.STDERR))
+        threading.Thread(target=self._wait, daemon=True).start()
+
+    def _pump(self, fd: int, channel: int) -> threading.Thread:
+        def send(data: bytes) -> None:
+            with self.lock:
+                sink = self.sink
+            if sink is not None:
+                try:
+                    sink(channel, data)
+                except (ws.StreamClosed, OSError):
+                    pass
+        return pump(fd, send)
+
+    def _wait(self) -> None:
+        code = self.proc.wait()
+        for thread in self.pumps:
+            thread.join(5.0)
+        self.exit_code = code
+        self.proc.release()
+        self.exited.set()
+        self.store.container_exited(self.pod, self.name, code)
+
+
+def run_attach(server: Server, channels: Channels, pod: Pod, container: str, spec: dict, options: dict) -> None:
+    with server.store.cond:
+        runtime = pod.containers.get(container)
+    if runtime is None or runtime.exited.is_set():
+        if runtime is not None and container in {c["name"] for c in pod.obj["spec"].get("ephemeralContainers") or []}:
+            channels.finish(internal_error_status(f"container {container} has terminated"))
+            channels.close()
+            return
+        runtime = server.start_container(pod, spec)
+    with runtime.lock:
+        runtime.sink = lambda channel, data: channels.send(channel if not runtime.tty else ws.STDOUT, data)
+    done = threading.Event()
+
+    def finisher() -> None:
+        runtime.exited.wait()
+        if not done.is_set():
+            channels.finish(exit_status(runtime.exit_code or 0, runtime.argv))
+            done.set()
+
+    threading.Thread(target=finisher, daemon=True).start()
+    handle_input(channels, runtime.proc, options | {"stdin": options["stdin"] and runtime.stdin}, done)
+    with runtime.lock:
+        runtime.sink = None  # detached; the container keeps running
+    done.set()
+    channels.close()
+
+
+# -- port-forward -------------------------------------------------------------------------------------------------
+
+
+def connect_pod_port(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5.0)
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def serve_spdy_port_forward(store: Store, transport, pod: Pod) -> None:
+    """kubelet's port-forward over SPDY: per connection the client opens an error and a data stream sharing a
+    requestid; data streams are spliced to 127.0.0.1:port; errors are written to the error stream."""
+    pairs: dict[str, dict[str, spdy.Stream]] = {}
+    targets: list[socket.socket] = []
+    lock = threading.Lock()
+
+    def fail(pair: dict, message: str) -> None:
+        error = pair.get("error")
+        if error is not None:
+            try:
+                error.send(message.encode())
+                error.close()
+            except OSError:
+                pass
+        else:
+            pair["pending_error"] = message  # type: ignore[assignment]
+        data = pair.get("data")
+        if data is not None:
+            try:
+                data.close()
+            except OSError:
+                pass
+
+    def start_data(pair: dict, stream: spdy.Stream, port_text: str) -> None:
+        try:
+            port = int(port_text)
+            target = connect_pod_port(port)
+        except (ValueError, OSError) as error:
+            fail(pair, f"error forwarding port {port_text} to pod {pod.name}, uid {pod.obj['metadata']['uid']}: "
+                       f"{error}")
+            stream.on_data = lambda data: None
+            return
+        with lock:
+            targets.append(target)
+        store.stat("forwardConnections", 1)
+
+        def to_target(data: bytes) -> None:
+            try:
+                target.sendall(data)
+            except OSError:
+                pass
+
+        def half_close() -> None:
+            try:
+                target.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        def reset() -> None:
+            try:
+                target.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        stream.on_data = to_target
+        stream.on_remote_close = half_close
+        stream.on_reset = reset
+
+        def from_target() -> None:
+            try:
+                while True:
+                    try:
+                        data = target.recv(READ_SIZE)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        break
+                    stream.send(data)
+                stream.close()
+                error = pair.get("error")
+                if error is not None:
+                    error.close()
+            except OSError:
+                pass
+            finally:
+                target.close()
+
+        threading.Thread(target=from_target, daemon=True).start()
+
+    def on_stream(stream: spdy.Stream) -> None:
+        stream_type = stream.header("streamtype")
+        request_id = stream.header("requestid") or str(stream.id)
+        port = stream.header("port")
+        if stream_type not in ("error", "data"):
+            stream.send_reset(spdy.RST_PROTOCOL_ERROR)
+            return
+        with lock:
+            pair = pairs.setdefault(request_id, {})
+            pair[stream_type] = stream
+        if stream_type == "data":
+            start_data(pair, stream, port)
+        elif "pending_error" in pair:
+            fail(pair, pair.pop("pending_error"))  # type: ignore[arg-type]
+
+    session = spdy.Session(transport, server=True, on_stream=on_stream)
+    try:
+        session.serve()
+    finally:
+        with lock:
+            for target in targets:
+                try:
+                    target.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        session.close()
+
+
+def serve_websocket_port_forward(store: Store, socket_: ws.WebSocket, pod: Pod, ports: list[int]) -> None:
+    """port-forward over v4.channel.k8s.io: port i has data channel 2i and error channel 2i+1; the first message on
+    each channel is the port (little-endian uint16)."""
+    if not ports:
+        socket_.send_channel(1, b"query parameter \"ports\" is required")
+        socket_.close(1000)
+        socket_.stream.close()
+        return
+    targets: list[socket.socket | None] = []
+    for index, port in enumerate(ports):
+        socket_.send(ws.OP_BINARY, bytes([2 * index]) + struct.pack("<H", port))
+        socket_.send(ws.OP_BINARY, bytes([2 * index + 1]) + struct.pack("<H", port))
+        try:
+            targets.append(connect_pod_port(port))
+            store.stat("forwardConnections", 1)
+        except OSError as error:
+            targets.append(None)
+            socket_.send_channel(2 * index + 1, f"error forwarding port {port} to pod {pod.name}, uid "
+                                                f"{pod.obj['metadata']['uid']}: {error}".encode())
+    remaining = [sum(1 for target in targets if target is not None)]
+    lock = threading.Lock()
+
+    def from_target(index: int, target: socket.socket) -> None:
+        try:
+            while True:
+                try:
+                    data = target.recv(READ_SIZE)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                socket_.send_channel(2 * index, data)
+        except (ws.StreamClosed, OSError):
+            pass
+        finally:
+            target.close()
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                try:
+                    socket_.close(1000)
+                except (ws.StreamClosed, OSError):
+                    pass
+
+    for index, target in enumerate(targets):
+        if target is not None:
+            threading.Thread(target=from_target, args=(index, target), daemon=True).start()
+    if remaining[0] == 0:
+        socket_.close(1000)
+    while True:
+        message = socket_.recv_message()
+        if message is None:
+            break
+        _, payload = message
+        if len(payload) < 2 or payload[0] % 2:
+            continue
+        index = payload[0] // 2
+        target = targets[index] if index < len(targets) else None
+        if target is not None:
+            try:
+                target.sendall(payload[1:])
+            except OSError:
+                pass
+    for target in targets:
+        if target is not None:
+            try:
+                target.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    socket_.stream.close()
+
+
+# -- main ---------------------------------------------------------------------------------------------------------
+
+
+def seed(store: Store) -> None:
+    for name in ("default", "kube-system", "porthole-e2e"):
+        store.add_namespace(name)
+    store.create_pod("default", {"metadata": {"name": "app-0", "labels": {"app": "demo"}},
+                                 "spec": {"containers": [{"name": "app", "image": "busybox:1.36",
+                                                          "ports": [{"containerPort": 8080}]}]}})
+    store.create_pod("kube-system", {"metadata": {"name": "coredns-0", "labels": {"k8s-app": "kube-dns"}},
+                                     "spec": {"containers": [{"name": "coredns", "image": "coredns:1.11"}]}})
+
+
+def kill_all_processes() -> None:
+    with PROCESSES_LOCK:
+        processes = list(PROCESSES)
+    for proc in processes:
+        proc.kill()
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Kubernetes API stand-in (TEST FIXTURE) for Porthole's e2e tests.")
+    parser.add_argument("--listen", type=parse_address, default=("127.0.0.1", 0), help="HOST:PORT, port 0 = ephemeral")
+    parser.add_argument("--dir", required=True, type=Path, help="where ca.crt, the serving cert and pod roots go")
+    parser.add_argument("--token", required=True, help="the bearer token every request must carry")
+    args = parser.parse_args(argv)
+
+    cert, key = make_certificates(args.dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    context.set_alpn_protocols(["http/1.1"])
+    store = Store(args.dir.resolve())
+    seed(store)
+    server = Server(args.listen, store, args.token, context)
+
+    def stop(signum: int, frame: object) -> None:
+        server.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(json.dumps({"listening": server.address}), flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        kill_all_processes()
+        server.listener.close()
+        log("stopped")
+        sys.stderr.flush()
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
