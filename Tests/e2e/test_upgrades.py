@@ -14,6 +14,7 @@ import h2.events
 import h2.settings
 
 from porthole import Stack, client_context
+from ws import TLSStream
 
 
 def open_tls(stack: Stack, alpn: str) -> ssl.SSLSocket:
@@ -35,18 +36,25 @@ def read_head(sock: ssl.SSLSocket) -> tuple[bytes, bytes]:
 
 
 def test_http1_upgrade_is_carried_byte_for_byte_both_ways(stack: Stack) -> None:
-    sock = open_tls(stack, "http/1.1")
+    # One thread writes while another reads: Python's SSLSocket is not safe for that, ws.TLSStream is.
+    context = client_context(stack.ca, alpn=("http/1.1",))
+    sock = TLSStream.connect(stack.service_address, context, server_hostname="127.0.0.1")
     try:
         payload = os.urandom(1 << 20)
         sock.sendall(f"GET /upgrade-echo HTTP/1.1\r\nHost: {stack.service_address}\r\nConnection: Upgrade\r\n"
                      f"Upgrade: x-echo\r\nAuthorization: Bearer {stack.token}\r\n\r\n".encode() + payload[:1000])
-        head, echoed = read_head(sock)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed before the response head: {received!r}"
+            received += chunk
+        head, _, echoed_start = received.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         assert b"upgrade: x-echo" in head.lower()
         # Write the rest while reading: full duplex, no buffering of the whole.
         writer = threading.Thread(target=lambda: sock.sendall(payload[1000:]))
         writer.start()
-        echoed = bytearray(echoed)
+        echoed = bytearray(echoed_start)
         while len(echoed) < len(payload):
             chunk = sock.recv(65536)
             assert chunk, f"echo ended after {len(echoed)} bytes"
