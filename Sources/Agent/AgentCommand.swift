@@ -22,6 +22,8 @@ struct AgentMain {
             let agent = try Agent(configuration: configuration)
             agent.start()
             await agent.run()
+            // _exit, not a return: atexit handlers (OpenSSL's cleanup) must not race threads still running.
+            _exit(0)
         } catch {
             Log.error("agent failed to start", ["error": "\(error)"])
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tunnel
 
 /// Where a user request goes and on whose behalf.
@@ -25,6 +26,8 @@ struct Refusal: Error, Sendable, Equatable {
 struct Authenticator: Sendable {
     let trustDomain: String
     let tokenVerifier: Certificate
+    /// Tokens already verified, so a client sending the same token on every request pays for ES256 once.
+    let verifiedTokens = VerifiedTokenCache()
     static let tokenAudience = "porthole-service"
 
     func authenticate(authorization: String?, peerCertificate: Certificate?) -> Result<Route, Refusal> {
@@ -35,8 +38,15 @@ struct Authenticator: Sendable {
                                         label: "scheme"))
             }
             do {
-                let claims = try ServiceToken.verify(String(parts[1]).trimmingCharacters(in: .whitespaces),
-                                                     certificate: self.tokenVerifier, audience: Self.tokenAudience)
+                let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+                let claims: ServiceTokenClaims
+                if let cached = self.verifiedTokens.claims(for: token) {
+                    claims = cached
+                } else {
+                    claims = try ServiceToken.verify(token, certificate: self.tokenVerifier,
+                                                     audience: Self.tokenAudience)
+                    self.verifiedTokens.remember(token, claims: claims)
+                }
                 return .success(Route(agent: claims.agent, serviceType: claims.type, serviceName: claims.service,
                                       user: claims.sub))
             } catch let error as ServiceTokenError {
@@ -64,6 +74,31 @@ struct Authenticator: Sendable {
         case .none:
             return .failure(Refusal(status: 403, reason: "the client certificate carries no Porthole identity",
                                     label: "no_identity"))
+        }
+    }
+}
+
+/// Service tokens that passed verification, until they expire. Bounded: when full, it starts over.
+final class VerifiedTokenCache: Sendable {
+    private let entries = Mutex<[String: ServiceTokenClaims]>([:])
+    private static let capacity = 10_000
+
+    /// The claims of `token` if it was verified before and has not expired since.
+    func claims(for token: String, now: Date = Date()) -> ServiceTokenClaims? {
+        self.entries.withLock { entries in
+            guard let claims = entries[token] else { return nil }
+            guard Double(claims.exp) > now.timeIntervalSince1970 else {
+                entries[token] = nil
+                return nil
+            }
+            return claims
+        }
+    }
+
+    func remember(_ token: String, claims: ServiceTokenClaims) {
+        self.entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[token] = claims
         }
     }
 }

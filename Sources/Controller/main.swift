@@ -37,4 +37,5 @@ while received == SIGHUP {
 }
 Log.info("controller draining", ["signal": "\(received)"])
 await controller.drain()
-exit(0)
+// _exit, not exit: atexit handlers (OpenSSL's cleanup) must not race connection threads that are still running.
+_exit(0)

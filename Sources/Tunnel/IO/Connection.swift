@@ -36,6 +36,9 @@ package final class Connection {
     private var isConnecting: Bool
     private var wantsReading = true
     private var sawEOF = false
+    /// The socket reached end-of-file; with TLS, plaintext may still wait inside the TLS object and is delivered
+    /// before the EOF is.
+    private var socketAtEOF = false
     private var outbound = ByteQueue()
     /// (end of the bytes in `outbound` coordinates, plaintext count finished there), in order.
     private var flushMarks: [(end: Int, plaintext: Int)] = []
@@ -84,6 +87,11 @@ package final class Connection {
             Foundation.close(fd)
             throw error
         }
+    }
+
+    /// A 64 KiB read buffer, not zero-filled: every byte read is written by the kernel or OpenSSL first.
+    private static func scratchBuffer() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 65_536) { _, count in count = 65_536 }
     }
 
     static func setNoDelay(_ fd: Int32) {
@@ -146,7 +154,7 @@ package final class Connection {
     package func resumeReading() {
         self.wantsReading = true
         guard !self.isClosed, !self.sawEOF, !self.isConnecting else { return }
-        self.resumeReadSource()
+        if !self.socketAtEOF { self.resumeReadSource() }
         if self.tls != nil, self.isActive {
             // Plaintext may already sit decrypted inside the TLS object.
             self.queue.async { [weak self] in self?.drainTLS() }
@@ -155,7 +163,7 @@ package final class Connection {
 
     private func readable() {
         guard !self.isClosed else { return }
-        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var buffer = Self.scratchBuffer()
         for _ in 0..<16 {
             let n = buffer.withUnsafeMutableBytes { Foundation.read(self.fd, $0.baseAddress, $0.count) }
             if n > 0 {
@@ -171,7 +179,14 @@ package final class Connection {
                 if self.isClosed || !self.wantsReading { return }
                 // Read on until EAGAIN: a FIN that came with the last bytes raises no further event.
             } else if n == 0 {
-                self.receivedEOF()
+                self.socketAtEOF = true
+                self.suspendReadSource()
+                if self.tls != nil, self.isActive {
+                    // Deliver what the TLS object still holds first (reading may be paused); then the EOF.
+                    self.drainTLS()
+                } else {
+                    self.receivedEOF()
+                }
                 return
             } else {
                 if errno == EAGAIN || errno == EINTR { return }
@@ -195,7 +210,7 @@ package final class Connection {
                 guard case .complete = state else { return }
                 self.becomeActive()
             }
-            var plaintext = [UInt8](repeating: 0, count: 65_536)
+            var plaintext = Self.scratchBuffer()
             while self.wantsReading, !self.isClosed {
                 let result = try plaintext.withUnsafeMutableBytes { try tls.read(into: $0) }
                 switch result {
@@ -203,6 +218,7 @@ package final class Connection {
                     plaintext.withUnsafeBytes { self.delegate?.connection(self, didReceive: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 case .wantMore:
                     self.flushCiphertext()
+                    if self.socketAtEOF { self.receivedEOF() }
                     return
                 case .closed:
                     self.flushCiphertext()
