@@ -52,6 +52,8 @@ final class AgentTunnel {
     private var redialScheduled = false
     private var instance = "-"
     private let status = Mutex((isUp: false, activeStreams: 0))
+    /// Keep-alive backend connections of this tunnel's streams.
+    private let backends = BackendPool()
 
     init(address: SocketAddress, serverName: String, context: AgentContext) {
         self.address = address
@@ -176,7 +178,7 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
             return DiscardingStream()
         }
         let exchange = BackendExchange(streamID: streamID, tunnel: connection, service: service, headers: headers,
-                                       endStream: endStream, metrics: self.context.metrics)
+                                       endStream: endStream, metrics: self.context.metrics, pool: self.backends)
         exchange.start()
         return exchange
     }

@@ -30,8 +30,10 @@ final class BackendExchange {
     private let metrics: AgentMetrics
 
     init(streamID: Int32, tunnel: HTTP2Connection, service: BackendService, headers: [HTTPField], endStream: Bool,
-         metrics: AgentMetrics) {
+         metrics: AgentMetrics, pool: BackendPool) {
         self.metrics = metrics
+        self.pool = pool
+        self.hasRequestBody = !endStream
         self.streamID = streamID
         self.tunnel = tunnel
         self.service = service
@@ -66,7 +68,6 @@ final class BackendExchange {
             forwarded.add(name: "Connection", value: "Upgrade")
             forwarded.add(name: "Upgrade", value: upgrade)
         } else {
-            forwarded.add(name: "Connection", value: "close")
             if !endStream && !hasLength {
                 forwarded.add(name: "Transfer-Encoding", value: "chunked")
                 self.isChunkedRequest = true
@@ -80,7 +81,8 @@ final class BackendExchange {
         }
         self.parser.expectResponse(toMethod: method)
         let head = HTTPRequestHead(method: method, target: service.basePath + path, headers: forwarded)
-        self.pendingWrites.append(HTTP1Serializer.requestHead(head))
+        self.requestHead = HTTP1Serializer.requestHead(head)
+        self.pendingWrites.append(self.requestHead)
         self.ledger.record(written: self.pendingWrites[0].count, body: 0, for: nil)
         if self.isChunkedRequest && endStream {
             self.pendingWrites.append(HTTP1Serializer.lastChunk)
@@ -89,6 +91,12 @@ final class BackendExchange {
     }
 
     private var headerSetupError: String?
+    private let pool: BackendPool
+    /// The connection came from the pool: if it turns out stale before any response, a bodyless request is
+    /// retried once on a fresh connection.
+    private var isReusedConnection = false
+    private let requestHead: [UInt8]
+    private let hasRequestBody: Bool
 
     /// Connects to the backend; failures answer the stream with 502.
     func start() {
@@ -96,6 +104,17 @@ final class BackendExchange {
             self.fail(status: 502, headerSetupError)
             return
         }
+        if !self.isUpgrade, let connection = self.pool.take(self.service.key) {
+            self.isReusedConnection = true
+            self.backend = connection
+            connection.delegate = self
+            self.connectionDidBecomeActive(connection)
+            return
+        }
+        self.dial()
+    }
+
+    private func dial() {
         do {
             guard let address = try SocketAddress.resolve(host: self.service.host, port: self.service.port).first else {
                 throw ConnectionError.io(IOError(errno: EHOSTUNREACH, call: "resolve"))
@@ -215,6 +234,7 @@ extension BackendExchange: ConnectionDelegate {
                     self.finished = true
                     self.tunnel.endStream(streamID: self.streamID)
                     self.logDone()
+                    self.releaseBackendIfReusable()
                 case .requestHead:
                     break
                 }
@@ -222,6 +242,22 @@ extension BackendExchange: ConnectionDelegate {
         } catch {
             self.fail(status: 502, "service \(self.service.key) sent a malformed response: \(error)")
         }
+    }
+
+    /// After a complete response to a complete request on a keep-alive connection, the connection goes back to
+    /// the pool instead of closing.
+    private func releaseBackendIfReusable() {
+        guard let backend = self.backend, self.requestEnded, !self.upgraded, self.parser.keepAlive,
+              self.parser.bufferedByteCount == 0, backend.outboundByteCount == 0, !backend.isClosed
+        else { return }
+        self.ledger.removeAll { exchange, body in exchange.tunnel.consume(streamID: exchange.streamID, count: body) }
+        self.backend = nil
+        if self.backendPaused {
+            // Paused for this stream's backpressure; the next request on it must be able to read its answer.
+            self.backendPaused = false
+            backend.resumeReading()
+        }
+        self.pool.give(backend, to: self.service.key)
     }
 
     private func startResponse(_ head: HTTPResponseHead) {
@@ -259,6 +295,10 @@ extension BackendExchange: ConnectionDelegate {
             if self.requestEnded { connection.close() }
             return
         }
+        if self.isReusedConnection, !self.responseStarted, !self.hasRequestBody {
+            connection.close()  // a stale pooled connection: `connectionDidClose` dials again
+            return
+        }
         do {
             if let event = try self.parser.finish(), case .end = event, !self.finished {
                 self.finished = true
@@ -268,7 +308,7 @@ extension BackendExchange: ConnectionDelegate {
         } catch {
             self.fail(status: 502, "service \(self.service.key) closed the connection mid-response: \(error)")
         }
-        if !self.finished {
+        if !self.finished, !(self.isReusedConnection && !self.responseStarted && !self.hasRequestBody) {
             self.fail(status: 502, "service \(self.service.key) closed the connection without a response")
         }
         connection.close()
@@ -279,6 +319,17 @@ extension BackendExchange: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
+        if self.isReusedConnection, !self.responseStarted, !self.finished, !self.hasRequestBody {
+            // The backend had closed the idle connection as we reused it: nothing was processed, so dial afresh.
+            self.isReusedConnection = false
+            self.backend = nil
+            self.ledger.removeAll { _, _ in }
+            self.pendingWrites = [self.requestHead]
+            self.ledger.record(written: self.requestHead.count, body: 0, for: nil)
+            Log.debug("pooled backend connection was stale; dialling again", ["request": self.requestID])
+            self.dial()
+            return
+        }
         if let error, !self.finished {
             self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)")
         } else if self.upgraded && !self.finished {

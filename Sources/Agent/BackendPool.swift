@@ -1,0 +1,70 @@
+import Dispatch
+import Foundation
+import Tunnel
+
+/// Keep-alive connections to backends, idle between requests, so a request does not pay for a TCP and TLS
+/// handshake. One pool per tunnel: its connections live on the tunnel's queue, like the exchanges that use them.
+final class BackendPool {
+    private var idle: [String: [(connection: Connection, since: DispatchTime)]] = [:]
+    private static let maximumIdlePerService = 32
+    private static let idleTimeout: UInt64 = 30_000_000_000  // ns; backends commonly close idle ones after 60 s+
+
+    /// An idle connection to `service`, or nil.
+    func take(_ service: String) -> Connection? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        while var list = self.idle[service], let entry = list.popLast() {
+            self.idle[service] = list.isEmpty ? nil : list
+            if entry.connection.isClosed { continue }
+            if now - entry.since.uptimeNanoseconds > Self.idleTimeout {
+                entry.connection.close()
+                continue
+            }
+            return entry.connection
+        }
+        return nil
+    }
+
+    /// Keeps a connection whose last response ended cleanly for the next request to `service`.
+    func give(_ connection: Connection, to service: String) {
+        guard !connection.isClosed else { return }
+        var list = self.idle[service] ?? []
+        guard list.count < Self.maximumIdlePerService else {
+            connection.close()
+            return
+        }
+        connection.delegate = IdleBackend(pool: self, service: service)
+        list.append((connection, .now()))
+        self.idle[service] = list
+    }
+
+    fileprivate func forget(_ connection: Connection, service: String) {
+        self.idle[service]?.removeAll { $0.connection === connection }
+    }
+
+    /// Closes every idle connection.
+    func closeAll() {
+        let all = self.idle.values.flatMap { $0 }
+        self.idle = [:]
+        for entry in all { entry.connection.close() }
+    }
+}
+
+/// Watches an idle backend connection: the backend closing it (or sending what nobody asked for) ends it.
+private final class IdleBackend: ConnectionDelegate {
+    private weak var pool: BackendPool?
+    private let service: String
+
+    init(pool: BackendPool, service: String) {
+        self.pool = pool
+        self.service = service
+    }
+
+    func connectionDidBecomeActive(_ connection: Connection) {}
+    func connection(_ connection: Connection, didReceive bytes: UnsafeRawBufferPointer) { connection.close() }
+    func connectionDidReceiveEOF(_ connection: Connection) { connection.close() }
+    func connection(_ connection: Connection, didFlush count: Int) {}
+
+    func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
+        self.pool?.forget(connection, service: self.service)
+    }
+}
