@@ -2,29 +2,29 @@ import Foundation
 
 /// Exponential backoff with full jitter: the n-th wait is uniform in [0, min(max, min·2ⁿ)], so agents that lost
 /// the same controller do not come back in the same second. `reset()` after a healthy period.
-struct Backoff {
-    let minimum: TimeInterval
-    let maximum: TimeInterval
-    private(set) var attempt = 0
+package struct Backoff: Sendable {
+    package let minimum: TimeInterval
+    package let maximum: TimeInterval
+    package private(set) var attempt = 0
 
-    init(minimum: TimeInterval, maximum: TimeInterval) {
+    package init(minimum: TimeInterval, maximum: TimeInterval) {
         self.minimum = minimum
         self.maximum = max(minimum, maximum)
     }
 
     /// The next delay, drawn with `generator`.
-    mutating func nextDelay<G: RandomNumberGenerator>(using generator: inout G) -> TimeInterval {
+    package mutating func nextDelay<G: RandomNumberGenerator>(using generator: inout G) -> TimeInterval {
         let ceiling = min(self.maximum, self.minimum * pow(2, Double(min(self.attempt, 30))))
         self.attempt += 1
         return Double.random(in: 0...ceiling, using: &generator)
     }
 
-    mutating func nextDelay() -> TimeInterval {
+    package mutating func nextDelay() -> TimeInterval {
         var generator = SystemRandomNumberGenerator()
         return self.nextDelay(using: &generator)
     }
 
-    mutating func reset() {
+    package mutating func reset() {
         self.attempt = 0
     }
 }
