@@ -257,7 +257,7 @@ extension BackendExchange: ConnectionDelegate {
             self.backendPaused = false
             backend.resumeReading()
         }
-        self.pool.give(backend, to: self.service.key)
+        self.pool.give(backend, to: self.service.key, limit: self.service.definition.maxIdleConnections)
     }
 
     private func startResponse(_ head: HTTPResponseHead) {

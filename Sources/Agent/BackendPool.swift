@@ -6,7 +6,6 @@ import Tunnel
 /// handshake. One pool per tunnel: its connections live on the tunnel's queue, like the exchanges that use them.
 final class BackendPool {
     private var idle: [String: [(connection: Connection, since: DispatchTime)]] = [:]
-    private static let maximumIdlePerService = 32
     private static let idleTimeout: UInt64 = 30_000_000_000  // ns; backends commonly close idle ones after 60 s+
 
     /// An idle connection to `service`, or nil.
@@ -24,11 +23,12 @@ final class BackendPool {
         return nil
     }
 
-    /// Keeps a connection whose last response ended cleanly for the next request to `service`.
-    func give(_ connection: Connection, to service: String) {
+    /// Keeps a connection whose last response ended cleanly for the next request to `service`, unless
+    /// `limit` connections to it are idle already.
+    func give(_ connection: Connection, to service: String, limit: Int) {
         guard !connection.isClosed else { return }
         var list = self.idle[service] ?? []
-        guard list.count < Self.maximumIdlePerService else {
+        guard list.count < limit else {
             connection.close()
             return
         }

@@ -467,6 +467,7 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
                         usernameFile: "/var/run/secrets/jenkins/username",
                         passwordFile: "/var/run/secrets/jenkins/api-token")))
         #expect(file.services[4].credentials.kind == .bearerToken(file: "/var/run/secrets/argocd/token"))
+        #expect(file.services[3].maxIdleConnections == 16 && file.services[4].maxIdleConnections == 256)
         let everyField = Set(ServiceDefinition.CodingKeys.allCases.map(\.stringValue))
         let object = try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/examples/config/services.json")))
@@ -478,6 +479,7 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         let file = try self.decode(#"{"services": [{"type": "x-custom", "name": "a", "url": "https://a.example"}]}"#)
         #expect(file.services == [ServiceDefinition(type: "x-custom", name: "a", url: "https://a.example")])
         #expect(file.services[0].insecureSkipVerify == false && file.services[0].annotations.isEmpty)
+        #expect(file.services[0].maxIdleConnections == ServiceDefinition.defaultMaxIdleConnections)
         #expect(try self.decode("{}").services.isEmpty)
     }
 
@@ -512,6 +514,8 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         (#"{"type":"jenkins","name":"a","url":"http://a","caFile":"/ca"}"#, "services[1].caFile"),
         (#"{"type":"jenkins","name":"a","url":"https://a","caFile":""}"#, "services[1].caFile"),
         (#"{"type":"jenkins","name":"a","url":"http://a","annotations":{"a b":"c"}}"#, "services[1].annotations"),
+        (#"{"type":"jenkins","name":"a","url":"http://a","maxIdleConnections":-1}"#, "services[1].maxIdleConnections"),
+        (#"{"type":"jenkins","name":"a","url":"http://a","maxIdleConnections":70000}"#, "services[1].maxIdleConnections"),
         (
             #"{"type":"jenkins","name":"a","url":"http://a","credentials":{"bearerTokenFile":"/t","#
                 + #""basicAuth":{"usernameFile":"/u","passwordFile":"/p"}}}"#,

@@ -229,6 +229,7 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", "/hold"): self.hold,
             ("GET", "/closed"): self.closed,
             ("GET", "/slow"): self.slow,
+            ("GET", "/connection"): self.which_connection,
             ("GET", "/upgrade-echo"): self.upgrade_echo,
         }
         route = routes.get((self.command, path))
@@ -334,6 +335,13 @@ class Handler(BaseHTTPRequestHandler):
         self.discard_body()
         time.sleep(delay)
         self.send_json(200, {"slept": delay})
+
+    def which_connection(self) -> None:
+        """Which backend connection carried this request (the peer's port) and how many it has carried; with
+        `delay`, answers after that many seconds so concurrent requests really overlap."""
+        time.sleep(float(self.query.get("delay", "0")))
+        self.requests_on_connection = getattr(self, "requests_on_connection", 0) + 1
+        self.send_json(200, {"port": self.client_address[1], "requests": self.requests_on_connection})
 
     def upgrade_echo(self) -> None:
         connection_tokens = {token.strip().lower() for token in self.headers.get("Connection", "").split(",")}

@@ -415,9 +415,10 @@ class Controller:
 # -- agent --------------------------------------------------------------------------------------------------------
 
 
-def write_services_file(path: Path, backend: Backend, services: Iterable[tuple[str, str]] = (("kubernetes", "default"),)
-                        ) -> Path:
-    """A services file with each (type, name) pointing at the backend, authenticating with the backend's token."""
+def write_services_file(path: Path, backend: Backend, services: Iterable[tuple[str, str]] = (("kubernetes", "default"),),
+                        **fields: object) -> Path:
+    """A services file with each (type, name) pointing at the backend, authenticating with the backend's token;
+    `fields` are added to every entry."""
     token_file = path.with_name(path.stem + "-token")
     token_file.write_text(backend.token)
     token_file.chmod(0o600)
@@ -427,6 +428,7 @@ def write_services_file(path: Path, backend: Backend, services: Iterable[tuple[s
         "url": backend.url,
         "credentials": {"bearerTokenFile": str(token_file)},
         "annotations": {"e2e": "true"},
+        **fields,
     } for service_type, name in services]
     path.write_text(json.dumps({"services": entries}, indent=2))
     return path

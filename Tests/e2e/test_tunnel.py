@@ -262,6 +262,61 @@ def test_200_concurrent_streams_multiplexed_on_one_http2_connection(stack: Stack
     assert not wrong, f"bodies differ for requests {wrong[:10]}"
 
 
+# -- backend keep-alive -------------------------------------------------------------------------------------------
+
+
+def backend_connections(controller: porthole.Controller, token: str, rounds: int, concurrency: int,
+                        delay: float = 0.0) -> list[dict]:
+    """`rounds` rounds of `concurrency` overlapping GET /connection through the tunnel; every answer."""
+    context = client_context(controller.ca)
+
+    def one(_: int) -> dict:
+        response = https_request(controller.service_address, context, "GET", f"/connection?delay={delay}",
+                                 token=token, timeout=30)
+        assert response.status == 200, response.body
+        return response.json()
+
+    answers: list[dict] = []
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for _ in range(rounds):
+            answers += list(pool.map(one, range(concurrency)))
+    return answers
+
+
+def test_sequential_requests_share_one_backend_connection(start_controller, start_agent) -> None:
+    controller = start_controller()
+    start_agent(controller)
+    token = controller.control().service_token()["token"]
+    answers = backend_connections(controller, token, rounds=20, concurrency=1)
+    assert len({answer["port"] for answer in answers}) == 1, answers
+    assert [answer["requests"] for answer in answers] == list(range(1, 21))
+
+
+def test_overlapping_requests_keep_their_backend_connections(start_controller, start_agent) -> None:
+    # 64 at a time, three times: each round finds the previous round's connections idle in the pool; a pool
+    # capped below 64 would dial (and TLS-handshake) the difference again every round.
+    controller = start_controller()
+    start_agent(controller)
+    token = controller.control().service_token()["token"]
+    answers = backend_connections(controller, token, rounds=3, concurrency=64, delay=0.2)
+    ports = {answer["port"] for answer in answers}
+    assert len(ports) <= 64, f"{len(ports)} backend connections for 64 concurrent requests"
+    assert max(answer["requests"] for answer in answers) >= 3
+
+
+def test_max_idle_connections_zero_closes_each_backend_connection(ca, backend, start_controller, tmp_path) -> None:
+    controller = start_controller()
+    services = porthole.write_services_file(tmp_path / "services.json", backend, maxIdleConnections=0)
+    agent = porthole.Agent(ca, controller, services, tmp_path)
+    try:
+        token = controller.control().service_token()["token"]
+        answers = backend_connections(controller, token, rounds=5, concurrency=1)
+    finally:
+        agent.stop()
+    assert len({answer["port"] for answer in answers}) == 5, answers
+    assert {answer["requests"] for answer in answers} == {1}
+
+
 def test_concurrent_slow_requests_overlap(stack: Stack) -> None:
     count, delay = 50, 1.0
     started = time.monotonic()

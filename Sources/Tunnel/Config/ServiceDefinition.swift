@@ -27,6 +27,13 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
     package var context: String?
     /// For kubernetes in a cluster: where the service-account token and `ca.crt` are mounted.
     package var serviceAccountDirectory: String?
+    /// Keep-alive connections to the backend kept idle per tunnel for the next requests; 0 closes each one after
+    /// its response.
+    package var maxIdleConnections: Int
+
+    /// What `maxIdleConnections` is when the file does not say: enough that 16 connections × 8 streams never
+    /// close and redial a backend connection between requests.
+    package static let defaultMaxIdleConnections = 256
 
     /// A service; only `type` and `name` are required.
     package init(
@@ -42,11 +49,12 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         self.caFile = caFile
         self.insecureSkipVerify = insecureSkipVerify
         self.annotations = annotations
+        self.maxIdleConnections = Self.defaultMaxIdleConnections
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type, name, url, inCluster, credentials, caFile, insecureSkipVerify, annotations, kubeconfig, context
-        case serviceAccountDirectory
+        case serviceAccountDirectory, maxIdleConnections
     }
 
     /// Decodes one entry of `services`; `type` and `name` are required, unknown fields are an error.
@@ -64,6 +72,8 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         self.kubeconfig = try container.decodeIfPresent(String.self, forKey: .kubeconfig)
         self.context = try container.decodeIfPresent(String.self, forKey: .context)
         self.serviceAccountDirectory = try container.decodeIfPresent(String.self, forKey: .serviceAccountDirectory)
+        self.maxIdleConnections = try container.decodeIfPresent(Int.self, forKey: .maxIdleConnections)
+            ?? Self.defaultMaxIdleConnections
     }
 
     /// Whether the backend is the API server of the cluster the agent runs in.
@@ -117,6 +127,9 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         if self.caFile?.isEmpty == true { throw fail("caFile", "must not be empty") }
         for key in self.annotations.keys.sorted() where !ConfigurationValidation.isAnnotationKey(key) {
             throw fail("annotations", "key \"\(key)\" must be letters, digits, '.', '_', '-', optionally prefix/")
+        }
+        guard (0...65_536).contains(self.maxIdleConnections) else {
+            throw fail("maxIdleConnections", "\(self.maxIdleConnections) must be between 0 and 65536")
         }
     }
 
