@@ -24,7 +24,7 @@ final class BackendExchange {
     private var finished = false
     private var backendPaused = false
     private var status: Int?
-    private let startedAt = Date()
+    private let startedAt = DispatchTime.now()
     private static let highWater = 256 * 1024
 
     private let metrics: AgentMetrics
@@ -133,7 +133,7 @@ final class BackendExchange {
         Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
                                                 "error": message])
         self.metrics.requestFinished(serviceType: self.service.definition.type, code: status,
-                                     seconds: Date().timeIntervalSince(self.startedAt))
+                                     seconds: self.startedAt.secondsElapsed)
         if self.responseStarted {
             self.finished = true
             self.tunnel.reset(streamID: self.streamID, errorCode: NGHTTP2_INTERNAL_ERROR.rawValue)
@@ -343,11 +343,11 @@ extension BackendExchange: ConnectionDelegate {
 
     private func logDone(status: Int? = nil) {
         self.metrics.requestFinished(serviceType: self.service.definition.type, code: status ?? self.status ?? 0,
-                                     seconds: Date().timeIntervalSince(self.startedAt))
+                                     seconds: self.startedAt.secondsElapsed)
         Log.info("request done", [
             "request": self.requestID, "service": self.service.key, "method": self.method,
             "status": "\(status ?? self.status ?? 0)",
-            "ms": String(format: "%.1f", Date().timeIntervalSince(self.startedAt) * 1000),
+            "ms": Log.milliseconds(since: self.startedAt),
         ])
     }
 }

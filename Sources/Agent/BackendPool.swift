@@ -11,8 +11,8 @@ final class BackendPool {
     /// An idle connection to `service`, or nil.
     func take(_ service: String) -> Connection? {
         let now = DispatchTime.now().uptimeNanoseconds
-        while var list = self.idle[service], let entry = list.popLast() {
-            self.idle[service] = list.isEmpty ? nil : list
+        // Mutated in place: copying the list out of the dictionary would copy (and retain) every entry.
+        while let entry = self.idle[service]?.popLast() {
             if entry.connection.isClosed { continue }
             if now - entry.since.uptimeNanoseconds > Self.idleTimeout {
                 entry.connection.close()
@@ -27,14 +27,12 @@ final class BackendPool {
     /// `limit` connections to it are idle already.
     func give(_ connection: Connection, to service: String, limit: Int) {
         guard !connection.isClosed else { return }
-        var list = self.idle[service] ?? []
-        guard list.count < limit else {
+        guard self.idle[service, default: []].count < limit else {
             connection.close()
             return
         }
         connection.delegate = IdleBackend(pool: self, service: service)
-        list.append((connection, .now()))
-        self.idle[service] = list
+        self.idle[service, default: []].append((connection, .now()))
     }
 
     fileprivate func forget(_ connection: Connection, service: String) {

@@ -25,7 +25,7 @@ final class UserHTTP1Connection {
         var method: String
         var upgrade: String?
         var keepAlive: Bool
-        var started = Date()
+        var started = DispatchTime.now()
         var requestEnded = false
         var responseStarted = false
         var responseEnded = false
@@ -151,7 +151,7 @@ final class UserHTTP1Connection {
                                         "service": exchange.route.serviceKey, "user": exchange.route.user,
                                         "status": "\(status)", "reason": message])
         self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
-                                             code: status, seconds: Date().timeIntervalSince(exchange.started))
+                                             code: status, seconds: exchange.started.secondsElapsed)
         self.respondLocally(status: status, message: message, close: close)
     }
 
@@ -203,11 +203,11 @@ final class UserHTTP1Connection {
     /// Counts and logs a request whose response the user has in full.
     private func recordDone(_ exchange: Exchange) {
         self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
-                                             code: exchange.status, seconds: Date().timeIntervalSince(exchange.started))
+                                             code: exchange.status, seconds: exchange.started.secondsElapsed)
         Log.info("request done", [
             "request": exchange.requestID, "agent": exchange.route.agent, "service": exchange.route.serviceKey,
             "user": exchange.route.user, "method": exchange.method, "status": "\(exchange.status)",
-            "ms": String(format: "%.1f", Date().timeIntervalSince(exchange.started) * 1000),
+            "ms": Log.milliseconds(since: exchange.started),
         ])
     }
 

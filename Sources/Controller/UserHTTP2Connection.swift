@@ -49,7 +49,7 @@ final class UserHTTP2Stream {
     private var requestID = RandomID.make()
     private var route = Route(agent: "-", serviceType: "-", serviceName: "-", user: "-")
     private var method = "GET"
-    private var started = Date()
+    private var started = DispatchTime.now()
     private var status = 0
     private var responseStarted = false
     private var isDone = false
@@ -143,7 +143,7 @@ final class UserHTTP2Stream {
                                         "service": self.route.serviceKey, "user": self.route.user,
                                         "status": "\(status)", "reason": message])
         self.context.metrics.requestFinished(agent: self.route.agent, serviceType: self.route.serviceType,
-                                             code: status, seconds: Date().timeIntervalSince(self.started))
+                                             code: status, seconds: self.started.secondsElapsed)
         self.respondLocally(status: status, message)
     }
 
@@ -239,11 +239,11 @@ extension UserHTTP2Stream: TunnelStreamDelegate {
         guard !self.isDone else { return }
         self.isDone = true
         self.context.metrics.requestFinished(agent: self.route.agent, serviceType: self.route.serviceType,
-                                             code: self.status, seconds: Date().timeIntervalSince(self.started))
+                                             code: self.status, seconds: self.started.secondsElapsed)
         Log.info("request done", [
             "request": self.requestID, "agent": self.route.agent, "service": self.route.serviceKey,
             "user": self.route.user, "method": self.method, "status": "\(self.status)", "protocol": "h2",
-            "ms": String(format: "%.1f", Date().timeIntervalSince(self.started) * 1000),
+            "ms": Log.milliseconds(since: self.started),
         ])
     }
 }

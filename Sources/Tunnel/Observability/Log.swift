@@ -29,19 +29,20 @@ package enum LogLevel: Int, Comparable, Sendable, CaseIterable {
 
 /// Writes one JSON object per line to stderr: `time`, `level`, `msg`, then the given fields.
 ///
-/// Callers pass only non-secret fields; nothing here inspects values.
+/// Callers pass only non-secret fields; nothing here inspects values. A line is built as bytes and written with
+/// one `write(2)`, so lines from different threads never interleave and a request's access line costs little.
 package enum Log {
-    private static let level = Mutex(LogLevel.info)
-    private static let component = Mutex("")
+    private static let level = Atomic<Int>(LogLevel.info.rawValue)
+    private static let component = Mutex<[UInt8]>([])
 
     /// Sets the lowest level written and the `component` field every line carries.
     package static func configure(level: LogLevel, component: String) {
-        Self.level.withLock { $0 = level }
-        Self.component.withLock { $0 = component }
+        Self.level.store(level.rawValue, ordering: .relaxed)
+        Self.component.withLock { $0 = Array(component.utf8) }
     }
 
     package static func isEnabled(_ level: LogLevel) -> Bool {
-        level >= Self.level.withLock { $0 }
+        level.rawValue >= Self.level.load(ordering: .relaxed)
     }
 
     package static func debug(_ message: String, _ fields: [String: String] = [:]) { write(.debug, message, fields) }
@@ -51,42 +52,118 @@ package enum Log {
 
     private static func write(_ level: LogLevel, _ message: String, _ fields: [String: String]) {
         guard self.isEnabled(level) else { return }
-        var line = "{\"time\":\"\(timestamp())\",\"level\":\"\(level.name)\""
-        let component = Self.component.withLock { $0 }
-        if !component.isEmpty { line += ",\"component\":\(jsonString(component))" }
-        line += ",\"msg\":\(jsonString(message))"
-        for key in fields.keys.sorted() {
-            line += ",\(jsonString(key)):\(jsonString(fields[key]!))"
-        }
-        line += "}\n"
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    private static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
+        let bytes = self.line(level: level, message: message, fields: fields, component: Self.component.withLock { $0 },
+                              time: now)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Foundation.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 { return }  // stderr is gone; nothing better to do with a log line
+                offset += written
+            }
+        }
+    }
+
+    /// One log line, newline included; fields in key order.
+    package static func line(level: LogLevel, message: String, fields: [String: String], component: [UInt8],
+                             time: timespec) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + message.utf8.count + fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        out.append(contentsOf: #"{"time":""#.utf8)
+        self.appendTimestamp(time, to: &out)
+        out.append(contentsOf: #"","level":""#.utf8)
+        out.append(contentsOf: level.name.utf8)
+        out.append(UInt8(ascii: "\""))
+        if !component.isEmpty {
+            out.append(contentsOf: #","component":""#.utf8)
+            out.append(contentsOf: component)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(contentsOf: #","msg":"#.utf8)
+        self.appendJSONString(message, to: &out)
+        for key in fields.keys.sorted() {
+            out.append(UInt8(ascii: ","))
+            self.appendJSONString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            self.appendJSONString(fields[key]!, to: &out)
+        }
+        out.append(contentsOf: "}\n".utf8)
+        return out
+    }
+
+    /// `2026-11-23T13:04:09.672Z`, UTC, milliseconds.
+    private static func appendTimestamp(_ time: timespec, to out: inout [UInt8]) {
+        var seconds = time.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-            parts.tm_hour, parts.tm_min, parts.tm_sec, Int(now.tv_nsec / 1_000_000))
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8((rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        out.append(UInt8(ascii: "."))
+        digits(Int(time.tv_nsec / 1_000_000), 3)
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// `value` as a JSON string literal, appended as UTF-8.
+    private static func appendJSONString(_ value: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20, 0x7f:
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                        Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xf)]])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 
     /// `value` as a JSON string literal.
     package static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count + 2)
+        self.appendJSONString(value, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Milliseconds with one decimal (`9.1`), for the `ms` field of access lines.
+    package static func milliseconds(since start: DispatchTime) -> String {
+        let tenths = (DispatchTime.now().uptimeNanoseconds &- start.uptimeNanoseconds) / 100_000
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+}
+
+extension DispatchTime {
+    /// Seconds from this instant until now, on the monotonic clock.
+    package var secondsElapsed: Double {
+        Double(DispatchTime.now().uptimeNanoseconds &- self.uptimeNanoseconds) / 1e9
     }
 }

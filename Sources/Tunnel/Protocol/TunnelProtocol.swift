@@ -101,8 +101,20 @@ package enum ErrorBody {
 
 /// Short random identifiers for requests and sessions.
 package enum RandomID {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     package static func make(bytes: Int = 8) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes * 2)
+        var word: UInt64 = 0
+        for index in 0..<bytes {
+            if index % 8 == 0 { word = generator.next() }
+            let byte = Int(word & 0xff)
+            word >>= 8
+            text.append(Self.hexDigits[byte >> 4])
+            text.append(Self.hexDigits[byte & 0xf])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
