@@ -33,12 +33,12 @@ struct Authenticator: Sendable {
     func authenticate(authorization: String?, peerCertificate: Certificate?) -> Result<Route, Refusal> {
         if let authorization {
             let parts = authorization.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            guard parts.count == 2, String(parts[0]).caseInsensitiveEquals("bearer") else {
                 return .failure(Refusal(status: 401, reason: "unsupported Authorization scheme: use Bearer <token>",
                                         label: "scheme"))
             }
             do {
-                let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+                let token = parts[1].trimmingOptionalWhitespace()
                 let claims: ServiceTokenClaims
                 if let cached = self.verifiedTokens.claims(for: token) {
                     claims = cached

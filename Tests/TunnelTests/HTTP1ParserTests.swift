@@ -662,3 +662,20 @@ enum HTTP1TestSupport {
         #expect(elapsed < .seconds(5))
     }
 }
+
+@Suite struct HTTPHeaderTokenTests {
+    @Test func tokensAreSplitTrimmedLowercasedAcrossFields() {
+        let headers = HTTPHeaders([("Connection", " Keep-Alive ,\tUpgrade,, "), ("Upgrade", "x"),
+                                   ("connection", "X-Hop")])
+        #expect(headers.tokens("CONNECTION") == ["keep-alive", "upgrade", "x-hop"])
+        #expect(headers.tokens("Absent").isEmpty)
+        #expect(HTTPHeaders([("Connection", "")]).tokens("Connection").isEmpty)
+    }
+
+    @Test(arguments: [("  Bearer abc \t", "Bearer abc"), ("\t\t", ""), ("", ""), ("x", "x"), (" é ", "é"),
+                      ("a\u{A0}", "a\u{A0}")])
+    func optionalWhitespaceIsTrimmedOnlyAtTheEnds(input: String, trimmed: String) {
+        #expect(input.trimmingOptionalWhitespace() == trimmed)
+        #expect(input[...].trimmingOptionalWhitespace() == trimmed)
+    }
+}

@@ -130,7 +130,7 @@ package struct SimpleHTTPRequestReader: Sendable {
     /// The `Content-Length` the parser accepted (all values agree by then), if any.
     private static func declaredLength(_ headers: HTTPHeaders) -> Int? {
         guard let value = headers[first: "content-length"] else { return nil }
-        let first = value.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let first = value.split(separator: ",").first.map { $0.trimmingOptionalWhitespace() } ?? ""
         return Int(first)
     }
 }

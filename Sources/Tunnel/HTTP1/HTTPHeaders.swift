@@ -61,13 +61,47 @@ package struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     /// The comma-separated tokens of every field of this name, lowercased (`Connection: keep-alive, Upgrade`).
     package func tokens(_ name: String) -> [String] {
-        self[all: name].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            .filter { !$0.isEmpty }
+        var tokens: [String] = []
+        for field in self.fields where field.name.caseInsensitiveEquals(name) {
+            for piece in field.value.utf8.split(separator: UInt8(ascii: ",")) {
+                let token = piece.trimmingOptionalWhitespace()
+                if !token.isEmpty { tokens.append(String(decoding: token.map(asciiLowercase), as: UTF8.self)) }
+            }
+        }
+        return tokens
+    }
+}
+
+@inline(__always) private func asciiLowercase(_ byte: UInt8) -> UInt8 {
+    byte >= 65 && byte <= 90 ? byte + 32 : byte
+}
+
+extension Collection where Element == UInt8, SubSequence: BidirectionalCollection {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3).
+    package func trimmingOptionalWhitespace() -> SubSequence {
+        let isWhitespace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var slice = self[...]
+        while let first = slice.first, isWhitespace(first) { slice = slice.dropFirst() }
+        while let last = slice.last, isWhitespace(last) { slice = slice.dropLast() }
+        return slice
+    }
+}
+
+extension StringProtocol where UTF8View.SubSequence: BidirectionalCollection {
+    /// Without leading and trailing spaces and tabs; ASCII only, with none of Foundation's Unicode work.
+    package func trimmingOptionalWhitespace() -> String {
+        String(decoding: self.utf8.trimmingOptionalWhitespace(), as: UTF8.self)
     }
 }
 
 extension String {
+    /// With ASCII A–Z lowercased and everything else unchanged, as header names compare; no copy when there is
+    /// nothing to change (the usual case on HTTP/2, whose field names are lowercase already).
+    package func asciiLowercased() -> String {
+        guard self.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return self }
+        return String(decoding: self.utf8.map(asciiLowercase), as: UTF8.self)
+    }
+
     /// ASCII case-insensitive equality, as header names compare.
     package func caseInsensitiveEquals(_ other: String) -> Bool {
         let a = self.utf8

@@ -303,7 +303,7 @@ package final class HTTP2Session {
         var ranges: [(Int, Int, Int, Int)] = []
         for field in headers {
             let nameStart = storage.count
-            storage.append(contentsOf: field.name.lowercased().utf8)
+            storage.append(contentsOf: field.name.asciiLowercased().utf8)
             let valueStart = storage.count
             storage.append(contentsOf: field.value.utf8)
             ranges.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))

@@ -45,7 +45,12 @@ package enum Log {
         level.rawValue >= Self.level.load(ordering: .relaxed)
     }
 
-    package static func debug(_ message: String, _ fields: [String: String] = [:]) { write(.debug, message, fields) }
+    /// Debug lines are off in production: their message and fields are only built when the level is enabled.
+    package static func debug(_ message: @autoclosure () -> String,
+                              _ fields: @autoclosure () -> [String: String] = [:]) {
+        guard self.isEnabled(.debug) else { return }
+        write(.debug, message(), fields())
+    }
     package static func info(_ message: String, _ fields: [String: String] = [:]) { write(.info, message, fields) }
     package static func warning(_ message: String, _ fields: [String: String] = [:]) { write(.warning, message, fields) }
     package static func error(_ message: String, _ fields: [String: String] = [:]) { write(.error, message, fields) }

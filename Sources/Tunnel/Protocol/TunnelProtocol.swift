@@ -47,7 +47,7 @@ package enum TunnelProtocol {
         var fields: [HTTPField] = []
         fields.reserveCapacity(headers.count)
         for (name, value) in headers {
-            let lower = name.lowercased()
+            let lower = name.asciiLowercased()
             if self.hopByHopHeaders.contains(lower) || named.contains(lower) || self.isCredential(lower)
                 || lower.hasPrefix("porthole-") || lower == "host" || lower.hasPrefix(":")
             {
