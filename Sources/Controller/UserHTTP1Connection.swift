@@ -90,7 +90,7 @@ final class UserHTTP1Connection {
     }
 
     private func begin(_ head: HTTPRequestHead) {
-        let requestID = RandomID.make()
+        let requestID = RandomID.request()
         let upgradeRequested = self.parser.isSwitchingProtocols ? head.headers[first: "upgrade"] : nil
         var exchange = Exchange(
             requestID: requestID,

@@ -46,7 +46,7 @@ final class UserHTTP2Stream {
     private let streamID: Int32
     private let owner: UserHTTP2Connection
     private var tunnel: TunnelStream?
-    private var requestID = RandomID.make()
+    private var requestID = RandomID.request()
     private var route = Route(agent: "-", serviceType: "-", serviceName: "-", user: "-")
     private var method = "GET"
     private var started = DispatchTime.now()

@@ -58,5 +58,11 @@ import Testing
             #expect(id.count == bytes * 2 && id.allSatisfy { $0.isHexDigit && !$0.isUppercase })
         }
         #expect(Set((0..<1000).map { _ in RandomID.make() }).count == 1000)
+        let requests = (0..<100_000).map { _ in RandomID.request() }
+        #expect(Set(requests).count == requests.count)
+        #expect(requests.allSatisfy { $0.count == 16 && $0.allSatisfy { $0.isHexDigit && !$0.isUppercase } })
+        // Not a visible sequence: neighbours differ in about half their bits.
+        let flipped = zip(requests, requests.dropFirst()).map { (UInt64($0, radix: 16)! ^ UInt64($1, radix: 16)!).nonzeroBitCount }
+        #expect((24...40).contains(flipped.reduce(0, +) / flipped.count))
     }
 }

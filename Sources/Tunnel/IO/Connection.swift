@@ -49,8 +49,12 @@ package final class Connection {
     /// An open connection keeps itself alive, as an event loop keeps its channels; `close` lets go.
     private var selfReference: Connection?
 
+    /// Plaintext written in this turn of the queue, sent at its end (see `write`).
+    private var corked: [UInt8] = []
+    private var isUncorkScheduled = false
+
     /// Bytes waiting to reach the kernel.
-    package var outboundByteCount: Int { self.outbound.count }
+    package var outboundByteCount: Int { self.outbound.count + self.corked.count }
 
     private init(fd: Int32, tls: TLSConnection?, queue: DispatchQueue, connecting: Bool) {
         self.fd = fd
@@ -245,10 +249,43 @@ package final class Connection {
 
     // MARK: Writing
 
-    /// Queues plaintext; it is encrypted at once with TLS and written as the socket allows.
+    /// Queues plaintext; it is written (encrypted, with TLS) as the socket allows.
+    ///
+    /// Small writes made in one turn of the queue are corked and go out together at the end of the turn: a
+    /// response head, its body and its last chunk become one TLS record and one `send`, not three. A write of
+    /// `corkLimit` bytes or more goes straight through.
     package func write(_ bytes: UnsafeRawBufferPointer) {
         dispatchPrecondition(condition: .onQueue(self.queue))
         guard !self.isClosed, bytes.count > 0 else { return }
+        if self.corked.isEmpty && bytes.count >= Self.corkLimit {
+            self.commit(bytes)
+            return
+        }
+        self.corked.append(contentsOf: bytes)
+        if self.corked.count >= Self.corkLimit {
+            self.commitCorked()
+        } else if !self.isUncorkScheduled {
+            self.isUncorkScheduled = true
+            self.queue.async { [weak self] in
+                guard let self else { return }
+                self.isUncorkScheduled = false
+                self.commitCorked()
+            }
+        }
+    }
+
+    private static let corkLimit = 16 * 1024
+
+    /// Sends what is corked now.
+    private func commitCorked() {
+        guard !self.corked.isEmpty, !self.isClosed else { return }
+        let bytes = self.corked
+        self.corked = []  // not keepingCapacity: an idle connection holds no buffer
+        bytes.withUnsafeBytes { self.commit($0) }
+    }
+
+    /// Encrypts (with TLS) and queues `bytes` for the socket, then writes what the socket takes.
+    private func commit(_ bytes: UnsafeRawBufferPointer) {
         if let tls = self.tls {
             do {
                 var offset = 0
@@ -277,6 +314,7 @@ package final class Connection {
     /// Sends TLS close_notify (if any) and FIN after everything queued; reading goes on.
     package func shutdownOutput() {
         guard !self.isClosed, !self.shutdownRequested else { return }
+        self.commitCorked()
         self.shutdownRequested = true
         if let tls = self.tls {
             tls.shutdown()
@@ -357,8 +395,13 @@ package final class Connection {
 
     // MARK: Closing
 
-    /// Closes at once; queued bytes are dropped. The delegate hears `connectionDidClose` once.
+    /// Closes at once; bytes the socket does not take at once are dropped. The delegate hears
+    /// `connectionDidClose` once.
     package func close(error: ConnectionError? = nil) {
+        guard !self.isClosed else { return }
+        // What was written before the close goes out as far as the socket takes it at once, as it would have
+        // without the cork (a GOAWAY or an error response just before closing).
+        self.commitCorked()
         guard !self.isClosed else { return }
         self.isClosed = true
         self.handshakeTimer?.cancel()
@@ -372,6 +415,7 @@ package final class Connection {
             writeSource.cancel()
         }
         self.outbound = ByteQueue()
+        self.corked = []
         self.flushMarks = []
         let delegate = self.delegate
         self.delegate = nil
