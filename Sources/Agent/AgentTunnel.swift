@@ -81,6 +81,7 @@ final class AgentTunnel {
             var settings = HTTP2Settings()
             settings.streamWindow = Int32(self.context.configuration.streamWindowBytes)
             settings.validateHTTPMessaging = false
+            settings.maxFrameSize = TunnelProtocol.maxFrameSize
             let tunnel = try HTTP2Connection(
                 connection: connection, role: .server, settings: settings,
                 ping: PingPolicy(interval: self.context.configuration.pingIntervalSeconds,

@@ -34,6 +34,7 @@ final class TunnelSession {
         var settings = HTTP2Settings()
         settings.streamWindow = Int32(context.configuration.streamWindowBytes)
         settings.validateHTTPMessaging = false
+        settings.maxFrameSize = TunnelProtocol.maxFrameSize
         self.connection = try HTTP2Connection(
             connection: connection, role: .client, settings: settings,
             ping: PingPolicy(interval: context.configuration.pingIntervalSeconds,

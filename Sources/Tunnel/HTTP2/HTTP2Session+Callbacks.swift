@@ -10,12 +10,22 @@ extension HTTP2Session {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameReceived)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkReceived)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+        nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks, dataFrameLength)
     }
 }
 
 private func owner(_ userData: UnsafeMutableRawPointer?) -> HTTP2Session? {
     guard let userData else { return nil }
     return Unmanaged<HTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+}
+
+/// DATA frames as large as the peer allows (its SETTINGS_MAX_FRAME_SIZE) and the windows permit; without this
+/// nghttp2 stops at 16 KiB even when the peer, like our own tunnel ends, accepts more.
+private func dataFrameLength(
+    _ session: OpaquePointer?, _ frameType: UInt8, _ streamID: Int32, _ sessionWindow: Int32, _ streamWindow: Int32,
+    _ remoteMaxFrameSize: UInt32, _ userData: UnsafeMutableRawPointer?
+) -> Int {
+    max(1, min(Int(remoteMaxFrameSize), Int(sessionWindow), Int(streamWindow)))
 }
 
 private func onBeginHeaders(

@@ -43,6 +43,8 @@ package struct HTTP2Settings: Sendable {
     package var connectionWindow: Int32 = Int32.max
     package var maxConcurrentStreams: UInt32 = 100_000
     package var maxHeaderListSize: UInt32 = 64 * 1024
+    /// The largest frame payload the peer may send us (SETTINGS_MAX_FRAME_SIZE, 16 KiB to 16 MiB - 1).
+    package var maxFrameSize: UInt32 = 16 * 1024
     /// Allow RFC 8441 extended CONNECT (WebSocket over HTTP/2).
     package var enableConnectProtocol = false
     /// Validate HTTP semantics (header names, pseudo-headers, content-length). Off only between our own peers.
@@ -123,6 +125,8 @@ package final class HTTP2Session {
                                    value: UInt32(settings.streamWindow)),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
                                    value: settings.maxHeaderListSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue),
+                                   value: settings.maxFrameSize),
         ]
         if settings.enableConnectProtocol, role == .server {
             entries.append(nghttp2_settings_entry(
