@@ -7,6 +7,7 @@ import Tunnel
 struct AgentMain {
     static func main() async {
         signal(SIGPIPE, SIG_IGN)
+        Allocator.tuneForProxying()
         let configuration: AgentConfiguration
         do {
             configuration = try AgentConfiguration.load(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -1,3 +1,4 @@
+#include <malloc.h>
 #include "CTunnelShims.h"
 
 long CTunnelShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_min_proto_version(ctx, version); }
@@ -20,3 +21,7 @@ long CTunnelShims_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *certificate) 
 long CTunnelShims_BIO_set_mem_eof_return(BIO *bio, int value) { return BIO_set_mem_eof_return(bio, value); }
 int CTunnelShims_sk_GENERAL_NAME_push(STACK_OF(GENERAL_NAME) *names, GENERAL_NAME *name) { return sk_GENERAL_NAME_push(names, name); }
 long CTunnelShims_SSL_MODE_NO_AUTO_CHAIN(void) { return SSL_MODE_NO_AUTO_CHAIN; }
+
+int CTunnelShims_tune_malloc(int mmap_threshold, int trim_threshold) {
+    return mallopt(M_MMAP_THRESHOLD, mmap_threshold) && mallopt(M_TRIM_THRESHOLD, trim_threshold);
+}

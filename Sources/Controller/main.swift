@@ -2,6 +2,7 @@ import Foundation
 import Tunnel
 
 signal(SIGPIPE, SIG_IGN)
+Allocator.tuneForProxying()
 let summary = """
     porthole-controller: accepts agent tunnels and routes users' requests to them by the identity in their \
     certificate or service token.

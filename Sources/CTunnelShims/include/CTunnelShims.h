@@ -25,4 +25,6 @@ long CTunnelShims_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *certificate);
 long CTunnelShims_BIO_set_mem_eof_return(BIO *bio, int value);
 int CTunnelShims_sk_GENERAL_NAME_push(STACK_OF(GENERAL_NAME) *names, GENERAL_NAME *name);
 long CTunnelShims_SSL_MODE_NO_AUTO_CHAIN(void);
+/* glibc's mallopt with M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, which <malloc.h> does not give Swift. */
+int CTunnelShims_tune_malloc(int mmap_threshold, int trim_threshold);
 #endif
