@@ -103,7 +103,7 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         #expect(configuration.pingIntervalSeconds == 10 && configuration.pingTimeoutSeconds == 30)
         #expect(configuration.instanceID == nil)
         #expect(configuration.drainTimeoutSeconds == 30)
-        #expect(configuration.streamWindowBytes == 1_048_576 && configuration.maxHeaderBytes == 65_536)
+        #expect(configuration.streamWindowBytes == 4_194_304 && configuration.maxHeaderBytes == 65_536)
         #expect(configuration.kubeconfigDefaultTTLSeconds == 28_800 && configuration.kubeconfigMaxTTLSeconds == 86_400)
         #expect(configuration.tokenDefaultTTLSeconds == 3_600 && configuration.tokenMaxTTLSeconds == 86_400)
     }
@@ -332,7 +332,7 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         #expect(configuration.pingIntervalSeconds == 10 && configuration.pingTimeoutSeconds == 30)
         #expect(configuration.reconnectMinSeconds == 0.5 && configuration.reconnectMaxSeconds == 30)
         #expect(configuration.reconnectResetAfterSeconds == 60)
-        #expect(configuration.streamWindowBytes == 1_048_576)
+        #expect(configuration.streamWindowBytes == 4_194_304)
         #expect(configuration.controllerServerName == nil)
         #expect(configuration.serverName(for: configuration.controllers[0]) == "127.0.0.1")
     }

@@ -33,7 +33,7 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
     /// Seconds a tunnel must stay up before the backoff returns to `reconnectMinSeconds`.
     package var reconnectResetAfterSeconds: Double = 60
     /// HTTP/2 flow-control window per tunnel stream, in bytes.
-    package var streamWindowBytes: Int = 1 << 20
+    package var streamWindowBytes: Int = 4 << 20
     /// Name sent as SNI and required in the controller's certificate; nil uses each controller's host.
     package var controllerServerName: String?
     /// Seconds between DNS look-ups of each controller name; every A/AAAA record gets its own tunnel.

@@ -41,7 +41,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     /// Seconds between checks of the CA and server certificate files; changed files are loaded for new connections.
     package var reloadCheckSeconds: Double = 5
     /// HTTP/2 flow-control window per tunnel stream, in bytes; bounds memory per stream.
-    package var streamWindowBytes: Int = 1 << 20
+    package var streamWindowBytes: Int = 4 << 20
     /// Largest request or response header block accepted, in bytes.
     package var maxHeaderBytes: Int = 64 << 10
     /// Lifetime of an issued kubeconfig's client certificate when the request gives no `ttl`.
