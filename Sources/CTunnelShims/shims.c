@@ -1,4 +1,6 @@
 #include <malloc.h>
+#include <sys/epoll.h>
+#include <stdlib.h>
 #include "CTunnelShims.h"
 
 long CTunnelShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_min_proto_version(ctx, version); }
@@ -24,4 +26,29 @@ long CTunnelShims_SSL_MODE_NO_AUTO_CHAIN(void) { return SSL_MODE_NO_AUTO_CHAIN; 
 
 int CTunnelShims_tune_malloc(int mmap_threshold, int trim_threshold) {
     return mallopt(M_MMAP_THRESHOLD, mmap_threshold) && mallopt(M_TRIM_THRESHOLD, trim_threshold);
+}
+
+int CTunnelShims_epoll_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int CTunnelShims_epoll_add(int epoll, int fd, void *pointer) {
+    struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data = {.ptr = pointer}};
+    return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+int CTunnelShims_epoll_remove(int epoll, int fd) {
+    struct epoll_event unused = {0};
+    return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, &unused);
+}
+
+int CTunnelShims_epoll_wait(int epoll, CTunnelShims_event *events, int capacity) {
+    struct epoll_event raw[256];
+    if (capacity > 256) capacity = 256;
+    int count = epoll_wait(epoll, raw, capacity, -1);
+    for (int index = 0; index < count; index++) {
+        events[index].events = raw[index].events;
+        events[index].pointer = raw[index].data.ptr;
+    }
+    return count;
 }

@@ -27,4 +27,17 @@ int CTunnelShims_sk_GENERAL_NAME_push(STACK_OF(GENERAL_NAME) *names, GENERAL_NAM
 long CTunnelShims_SSL_MODE_NO_AUTO_CHAIN(void);
 /* glibc's mallopt with M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, which <malloc.h> does not give Swift. */
 int CTunnelShims_tune_malloc(int mmap_threshold, int trim_threshold);
+/* epoll, through a plain struct: epoll_event is packed on x86-64, which Swift does not import faithfully. */
+#include <stdint.h>
+typedef struct { uint32_t events; void *pointer; } CTunnelShims_event;
+static const uint32_t CTunnelShims_EVENT_IN = 0x001;     /* EPOLLIN */
+static const uint32_t CTunnelShims_EVENT_OUT = 0x004;    /* EPOLLOUT */
+static const uint32_t CTunnelShims_EVENT_ERR = 0x008;    /* EPOLLERR */
+static const uint32_t CTunnelShims_EVENT_HUP = 0x010;    /* EPOLLHUP */
+static const uint32_t CTunnelShims_EVENT_RDHUP = 0x2000; /* EPOLLRDHUP */
+int CTunnelShims_epoll_create(void);
+/* Watches fd for input, output and peer half-close, edge-triggered; events carry `pointer`. */
+int CTunnelShims_epoll_add(int epoll, int fd, void *pointer);
+int CTunnelShims_epoll_remove(int epoll, int fd);
+int CTunnelShims_epoll_wait(int epoll, CTunnelShims_event *events, int capacity);
 #endif

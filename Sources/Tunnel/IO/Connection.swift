@@ -1,3 +1,4 @@
+import CTunnelShims
 import Dispatch
 import Foundation
 
@@ -29,10 +30,9 @@ package final class Connection {
     package private(set) var isClosed = false
     package var delegate: ConnectionDelegate?
 
-    private var readSource: DispatchSourceRead?
-    private var writeSource: DispatchSourceWrite?
-    private var isReadSourceSuspended = true
-    private var isWriteSourceSuspended = true
+    /// Readiness events from the reactor, from `start` until `close`.
+    private var registration: Registration?
+    private var isDescriptorClosed = false
     private var isConnecting: Bool
     private var wantsReading = true
     private var sawEOF = false
@@ -108,20 +108,17 @@ package final class Connection {
         dispatchPrecondition(condition: .onQueue(self.queue))
         self.delegate = delegate
         self.selfReference = self
-        let readSource = DispatchSource.makeReadSource(fileDescriptor: self.fd, queue: self.queue)
-        let writeSource = DispatchSource.makeWriteSource(fileDescriptor: self.fd, queue: self.queue)
-        let fd = self.fd
-        readSource.setEventHandler { [weak self] in self?.readable() }
-        writeSource.setEventHandler { [weak self] in self?.writable() }
-        // Both sources must be cancelled before the descriptor closes.
-        let cancelled = DispatchGroup()
-        cancelled.enter()
-        cancelled.enter()
-        readSource.setCancelHandler { cancelled.leave() }
-        writeSource.setCancelHandler { cancelled.leave() }
-        cancelled.notify(queue: self.queue) { Foundation.close(fd) }
-        self.readSource = readSource
-        self.writeSource = writeSource
+        do {
+            self.registration = try Reactor.shared.register(fd: self.fd, queue: self.queue) { [weak self] events in
+                self?.handle(events)
+            }
+        } catch let error as ConnectionError {
+            self.close(error: error)
+            return
+        } catch {
+            self.close(error: .io(IOError(errno: EINVAL, call: "epoll_ctl")))
+            return
+        }
 
         let timer = DispatchSource.makeTimerSource(queue: self.queue)
         timer.schedule(deadline: .now() + handshakeTimeout)
@@ -132,11 +129,18 @@ package final class Connection {
         timer.resume()
         self.handshakeTimer = timer
 
-        if self.isConnecting {
-            self.resumeWriteSource()
-        } else {
-            self.resumeReadSource()
-            if self.tls == nil { self.becomeActive() }
+        if !self.isConnecting, self.tls == nil { self.becomeActive() }
+    }
+
+    /// Events from the reactor (edge-triggered): each direction works until `EAGAIN` or until it pauses.
+    private func handle(_ events: UInt32) {
+        guard !self.isClosed else { return }
+        let failure = CTunnelShims_EVENT_ERR | CTunnelShims_EVENT_HUP
+        if events & (CTunnelShims_EVENT_OUT | failure) != 0, self.isConnecting || !self.outbound.isEmpty {
+            self.writable()
+        }
+        if events & (CTunnelShims_EVENT_IN | CTunnelShims_EVENT_RDHUP | failure) != 0, !self.isConnecting {
+            self.readable()
         }
     }
 
@@ -152,21 +156,22 @@ package final class Connection {
     /// Stops reading from the socket until `resumeReading`; the kernel buffer then pushes back on the peer.
     package func pauseReading() {
         self.wantsReading = false
-        self.suspendReadSource()
     }
 
     package func resumeReading() {
         self.wantsReading = true
         guard !self.isClosed, !self.sawEOF, !self.isConnecting else { return }
-        if !self.socketAtEOF { self.resumeReadSource() }
-        if self.tls != nil, self.isActive {
-            // Plaintext may already sit decrypted inside the TLS object.
-            self.queue.async { [weak self] in self?.drainTLS() }
+        // Edge-triggered: what arrived while paused raised its event already, so look now. Plaintext may also
+        // sit decrypted inside the TLS object.
+        self.queue.async { [weak self] in
+            guard let self, self.wantsReading else { return }
+            if self.tls != nil, self.isActive { self.drainTLS() }
+            self.readable()
         }
     }
 
     private func readable() {
-        guard !self.isClosed else { return }
+        guard !self.isClosed, self.wantsReading, !self.socketAtEOF, !self.sawEOF else { return }
         var buffer = Self.scratchBuffer()
         for _ in 0..<16 {
             let n = buffer.withUnsafeMutableBytes { Foundation.read(self.fd, $0.baseAddress, $0.count) }
@@ -184,7 +189,6 @@ package final class Connection {
                 // Read on until EAGAIN: a FIN that came with the last bytes raises no further event.
             } else if n == 0 {
                 self.socketAtEOF = true
-                self.suspendReadSource()
                 if self.tls != nil, self.isActive {
                     // Deliver what the TLS object still holds first (reading may be paused); then the EOF.
                     self.drainTLS()
@@ -200,8 +204,7 @@ package final class Connection {
         }
         // Still readable after a fair share: continue after the other work queued here.
         self.queue.async { [weak self] in
-            guard let self, self.wantsReading, !self.isReadSourceSuspended else { return }
-            self.readable()
+            self?.readable()
         }
     }
 
@@ -260,7 +263,6 @@ package final class Connection {
     private func receivedEOF() {
         guard !self.sawEOF else { return }
         self.sawEOF = true
-        self.suspendReadSource()
         if !self.isActive {
             self.close(error: .io(IOError(errno: ECONNRESET, call: self.tls == nil ? "connect" : "TLS handshake")))
             return
@@ -363,8 +365,6 @@ package final class Connection {
                 return
             }
             self.isConnecting = false
-            self.suspendWriteSource()
-            if self.wantsReading { self.resumeReadSource() }
             if let tls = self.tls {
                 do {
                     _ = try tls.handshake()
@@ -376,6 +376,8 @@ package final class Connection {
             } else {
                 self.becomeActive()
             }
+            // Bytes that came with the connection raised their edge while we were still connecting.
+            self.readable()
             return
         }
         self.flush()
@@ -405,11 +407,9 @@ package final class Connection {
             flushed += mark.plaintext
             self.flushMarks.removeFirst()
         }
-        if self.outbound.isEmpty {
-            self.suspendWriteSource()
-            if self.shutdownRequested { Foundation.shutdown(self.fd, Int32(SHUT_WR)) }
-        } else {
-            self.resumeWriteSource()
+        // Bytes left over wait for the reactor's next EPOLLOUT edge: `send` just said the buffer is full.
+        if self.outbound.isEmpty, self.shutdownRequested {
+            Foundation.shutdown(self.fd, Int32(SHUT_WR))
         }
         if flushed > 0 { self.delegate?.connection(self, didFlush: flushed) }
     }
@@ -427,14 +427,12 @@ package final class Connection {
         self.isClosed = true
         self.handshakeTimer?.cancel()
         self.handshakeTimer = nil
-        if let readSource {
-            if self.isReadSourceSuspended { readSource.resume() }
-            readSource.cancel()
+        if let registration {
+            Reactor.shared.deregister(fd: self.fd, registration)
+            self.registration = nil
         }
-        if let writeSource {
-            if self.isWriteSourceSuspended { writeSource.resume() }
-            writeSource.cancel()
-        }
+        Foundation.close(self.fd)
+        self.isDescriptorClosed = true
         self.outbound = ByteQueue()
         self.corked = []
         self.flushMarks = []
@@ -445,8 +443,8 @@ package final class Connection {
     }
 
     deinit {
-        // Only reached for a connection never started, or after `close`: sources were resumed and cancelled.
-        if self.readSource == nil { Foundation.close(self.fd) }
+        // A connection never started (or never closed) still owns its descriptor.
+        if !self.isDescriptorClosed { Foundation.close(self.fd) }
     }
 
     /// Writes what is queued, then closes; bounded by `timeout`.
@@ -457,30 +455,6 @@ package final class Connection {
             // Let the peer read our FIN before the socket goes away; its EOF or the timer closes us.
         }
         self.queue.asyncAfter(deadline: .now() + timeout) { [weak self] in self?.close() }
-    }
-
-    private func suspendReadSource() {
-        guard let readSource, !self.isReadSourceSuspended else { return }
-        readSource.suspend()
-        self.isReadSourceSuspended = true
-    }
-
-    private func resumeReadSource() {
-        guard let readSource, self.isReadSourceSuspended, !self.isClosed else { return }
-        readSource.resume()
-        self.isReadSourceSuspended = false
-    }
-
-    private func suspendWriteSource() {
-        guard let writeSource, !self.isWriteSourceSuspended else { return }
-        writeSource.suspend()
-        self.isWriteSourceSuspended = true
-    }
-
-    private func resumeWriteSource() {
-        guard let writeSource, self.isWriteSourceSuspended, !self.isClosed else { return }
-        writeSource.resume()
-        self.isWriteSourceSuspended = false
     }
 }
 
