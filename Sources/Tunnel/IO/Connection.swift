@@ -140,7 +140,7 @@ package final class Connection {
             self.writable()
         }
         if events & (CTunnelShims_EVENT_IN | CTunnelShims_EVENT_RDHUP | failure) != 0, !self.isConnecting {
-            self.readable()
+            self.readable(untilEmpty: events & (CTunnelShims_EVENT_RDHUP | failure) != 0)
         }
     }
 
@@ -170,7 +170,11 @@ package final class Connection {
         }
     }
 
-    private func readable() {
+    /// Reads what the socket holds. With `untilEmpty` false, a read shorter than the buffer ends it: the socket was
+    /// empty then, and anything arriving later raises a new edge. With `untilEmpty` (the peer half-closed, or
+    /// an edge may have passed unseen while reading was paused) it reads on to `EAGAIN` or end-of-file, so a FIN
+    /// that came with the last bytes is seen.
+    private func readable(untilEmpty: Bool = true) {
         guard !self.isClosed, self.wantsReading, !self.socketAtEOF, !self.sawEOF else { return }
         var buffer = Self.scratchBuffer()
         for _ in 0..<16 {
@@ -186,7 +190,7 @@ package final class Connection {
                 }
                 if self.tls != nil { self.drainTLS() }
                 if self.isClosed || !self.wantsReading { return }
-                // Read on until EAGAIN: a FIN that came with the last bytes raises no further event.
+                if n < buffer.count && !untilEmpty { return }
             } else if n == 0 {
                 self.socketAtEOF = true
                 if self.tls != nil, self.isActive {
@@ -197,7 +201,8 @@ package final class Connection {
                 }
                 return
             } else {
-                if errno == EAGAIN || errno == EINTR { return }
+                if errno == EINTR { continue }
+                if errno == EAGAIN { return }
                 self.close(error: .io(IOError(errno: errno, call: "read")))
                 return
             }
