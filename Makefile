@@ -15,7 +15,7 @@ help:
 	@echo "make run        build, make a CA, start controller + agent + demo backend on loopback, print what to try"
 	@echo "make test       unit tests (swift test) and end-to-end tests (pytest, real processes on 127.0.0.1)"
 	@echo "make build      debug build;  make release: release build"
-	@echo "make bench      benchmarks: Porthole vs direct vs HAProxy, cost per agent and per stream (~10 min)"
+	@echo "make bench      benchmarks: Porthole vs direct vs HAProxy, cost per agent and per stream (~8 min)"
 	@echo "make clean      remove build output and scratch folders"
 
 deps: deps-system deps-python
