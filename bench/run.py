@@ -109,14 +109,28 @@ def wait_for_port(port: int, seconds: float, what: str, proc: "Proc | None" = No
     raise SystemExit(f"error: {what} did not listen on 127.0.0.1:{port} within {seconds}s")
 
 
-def wait_for_line(path: Path, pattern: str, seconds: float, what: str, start_at: int = 0) -> None:
+def metric_value(port: int, name: str) -> float | None:
+    """One unlabelled sample from a Prometheus endpoint on 127.0.0.1, or None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def wait_for_metric(port: int, name: str, minimum: float, seconds: float, what: str, log: Path) -> None:
+    """Waits for a metric instead of a log line, so any --log-level works."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if path.exists() and pattern in path.read_text(errors="replace")[start_at:]:
+        value = metric_value(port, name)
+        if value is not None and value >= minimum:
             return
         time.sleep(0.05)
-    tail = path.read_text(errors="replace")[-2000:] if path.exists() else "(no log)"
-    raise SystemExit(f"error: timed out waiting for {what} ({pattern!r} in {path}):\n{tail}")
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+    raise SystemExit(f"error: timed out waiting for {what} ({name} >= {minimum}):\n{tail}")
 
 
 def raise_nofile(limit: int = 65536) -> None:
@@ -435,7 +449,7 @@ class Bench:
     def start_controller(self, label: str) -> Proc:
         log = self.work / f"controller-{label}.log"
         controller = self.start(f"controller ({label})", self.controller_argv(), log)
-        wait_for_line(log, '"controller started"', 30, "the controller")
+        wait_for_metric(self.ports["metrics"], "porthole_tunnel_sessions", 0, 30, "the controller", log)
         return controller
 
     def start_porthole(self, label: str) -> None:
@@ -447,7 +461,8 @@ class Bench:
         if self.args.log_level:
             argv += ["--log-level", self.args.log_level]
         self.agent = self.start(f"agent ({label})", argv, w / f"agent-{label}.log")
-        wait_for_line(self.controller.log, '"agent connected"', 30, "the agent's tunnel")
+        wait_for_metric(self.ports["metrics"], "porthole_tunnel_sessions", 1, 30, "the agent's tunnel",
+                        self.controller.log)
 
     def stop_porthole(self) -> None:
         for proc in (self.agent, self.controller):
