@@ -205,7 +205,10 @@ extension BackendExchange: ConnectionDelegate {
     func connectionDidBecomeActive(_ connection: Connection) {
         let writes = self.pendingWrites
         self.pendingWrites = []
-        for bytes in writes { connection.write(bytes) }
+        // A bodyless request is complete: send it now rather than at the end of the turn.
+        for (index, bytes) in writes.enumerated() {
+            connection.write(bytes, more: !(self.requestEnded && index == writes.count - 1))
+        }
     }
 
     func connection(_ connection: Connection, didReceive bytes: UnsafeRawBufferPointer) {

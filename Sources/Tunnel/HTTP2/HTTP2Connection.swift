@@ -172,7 +172,8 @@ package final class HTTP2Connection {
                 self.close(error: .protocolViolation("\(error)"))
                 return
             }
-            if !output.isEmpty { self.connection.write(output) }
+            // Already one batch per turn (`scheduleFlush`): no cork.
+            if !output.isEmpty { self.connection.write(output, more: false) }
             self.dispatch(events)
             if output.isEmpty { break }
         }

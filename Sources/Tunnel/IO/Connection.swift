@@ -282,11 +282,18 @@ package final class Connection {
     /// Small writes made in one turn of the queue are corked and go out together at the end of the turn: a
     /// response head, its body and its last chunk become one TLS record and one `send`, not three. A write of
     /// `corkLimit` bytes or more goes straight through.
-    package func write(_ bytes: UnsafeRawBufferPointer) {
+    /// A writer that knows nothing more follows in this turn (it batched its output itself, or wrote a whole
+    /// message) passes `more: false` to skip the cork.
+    package func write(_ bytes: UnsafeRawBufferPointer, more: Bool = true) {
         dispatchPrecondition(condition: .onQueue(self.queue))
         guard !self.isClosed, bytes.count > 0 else { return }
-        if self.corked.isEmpty && bytes.count >= Self.corkLimit {
+        if self.corked.isEmpty && (bytes.count >= Self.corkLimit || !more) {
             self.commit(bytes)
+            return
+        }
+        if !more {
+            self.corked.append(contentsOf: bytes)
+            self.commitCorked()
             return
         }
         self.corked.append(contentsOf: bytes)
@@ -335,8 +342,8 @@ package final class Connection {
         self.flush()
     }
 
-    package func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { self.write($0) }
+    package func write(_ bytes: [UInt8], more: Bool = true) {
+        bytes.withUnsafeBytes { self.write($0, more: more) }
     }
 
     /// Sends TLS close_notify (if any) and FIN after everything queued; reading goes on.
