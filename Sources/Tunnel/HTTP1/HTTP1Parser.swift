@@ -254,6 +254,13 @@ package struct HTTP1Parser: Sendable {
     mutating func takeBody(upTo limit: Int) -> [UInt8]? {
         let count = min(self.bufferedByteCount, limit)
         guard count > 0 else { return nil }
+        if self.readIndex == 0 && count == self.buffer.count {
+            // The whole buffer is body (the usual case once a response is streaming): hand it over, no copy.
+            let bytes = self.buffer
+            self.buffer = []
+            self.scanOffset = 0
+            return bytes
+        }
         let bytes = Array(self.buffer[self.readIndex..<(self.readIndex + count)])
         self.readIndex += count
         return bytes

@@ -106,9 +106,11 @@ package final class TLSConnection {
     package func pendingCiphertext() -> [UInt8] {
         let pending = BIO_ctrl_pending(self.networkOutput)
         guard pending > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: pending)
-        let read = bytes.withUnsafeMutableBytes { BIO_read(self.networkOutput, $0.baseAddress, Int32($0.count)) }
-        return read > 0 ? Array(bytes.prefix(Int(read))) : []
+        // Straight from the BIO into the array: no zero fill and no second copy.
+        return [UInt8](unsafeUninitializedCapacity: pending) { buffer, count in
+            let read = BIO_read(self.networkOutput, buffer.baseAddress, Int32(clamping: buffer.count))
+            count = max(0, Int(read))
+        }
     }
 
     /// Advances the handshake with the ciphertext received so far.
