@@ -1,5 +1,6 @@
 import CNGHTTP2
 import Dispatch
+import Synchronization
 import Tunnel
 
 /// What a user-facing connection hears from its tunnel stream, on its own queue.
@@ -25,6 +26,18 @@ final class TunnelStream {
     /// Tunnel-queue state.
     private var streamID: Int32 = 0
     private var isClosed = false
+
+    /// Events for the delegate, in order, and whether a delivery is queued on `delegateQueue`: what the tunnel
+    /// queue produced in one batch (a small response's headers, body, end and close) crosses in one hop.
+    private let outbox = Mutex<(events: [Event], isScheduled: Bool)>(([], false))
+
+    private enum Event {
+        case response([HTTPField], endStream: Bool)
+        case data([UInt8])
+        case end
+        case drained(Int)
+        case closed(UInt32)
+    }
 
     init(session: TunnelSession, delegate: TunnelStreamDelegate, delegateQueue: DispatchQueue) {
         self.session = session
@@ -65,10 +78,34 @@ final class TunnelStream {
         }
     }
 
-    private func toDelegate(_ body: @escaping @Sendable (TunnelStreamDelegate) -> Void) {
-        self.delegateQueue.async {
+    private func toDelegate(_ event: Event) {
+        let schedule = self.outbox.withLock { outbox in
+            outbox.events.append(event)
+            defer { outbox.isScheduled = true }
+            return !outbox.isScheduled
+        }
+        if schedule { self.delegateQueue.async { self.deliver() } }
+    }
+
+    /// On `delegateQueue`: hands the delegate everything queued so far.
+    private func deliver() {
+        let events = self.outbox.withLock { outbox in
+            outbox.isScheduled = false
+            defer { outbox.events = [] }
+            return outbox.events
+        }
+        for event in events {
             guard let delegate = self.delegate else { return }
-            body(delegate)
+            switch event {
+            case .response(let headers, let endStream):
+                delegate.tunnelStream(self, didReceiveResponse: headers, endStream: endStream)
+            case .data(let bytes): delegate.tunnelStream(self, didReceiveData: bytes)
+            case .end: delegate.tunnelStreamDidEnd(self)
+            case .drained(let count): delegate.tunnelStream(self, didDrain: count)
+            case .closed(let errorCode):
+                self.delegate = nil
+                delegate.tunnelStream(self, didClose: errorCode)
+            }
         }
     }
 
@@ -80,32 +117,28 @@ final class TunnelStream {
 
 extension TunnelStream: HTTP2StreamHandler {
     func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {
-        self.toDelegate { $0.tunnelStream(self, didReceiveResponse: headers, endStream: endStream) }
+        self.toDelegate(.response(headers, endStream: endStream))
     }
 
     func streamDidReceiveData(_ bytes: [UInt8]) {
         self.session.countBytes(fromAgent: bytes.count)
-        self.toDelegate { $0.tunnelStream(self, didReceiveData: bytes) }
+        self.toDelegate(.data(bytes))
     }
 
     func streamDidReceiveEnd() {
-        self.toDelegate { $0.tunnelStreamDidEnd(self) }
+        self.toDelegate(.end)
     }
 
     func streamDidDrain(_ count: Int) {
         self.session.countBytes(toAgent: count)
-        self.toDelegate { $0.tunnelStream(self, didDrain: count) }
+        self.toDelegate(.drained(count))
     }
 
     func streamDidClose(errorCode: UInt32) {
         let wasClosed = self.isClosed
         self.isClosed = true
         if !wasClosed { self.session.streamFinished() }
-        self.delegateQueue.async {
-            let delegate = self.delegate
-            self.delegate = nil
-            delegate?.tunnelStream(self, didClose: errorCode)
-        }
+        self.toDelegate(.closed(errorCode))
     }
 }
 
