@@ -42,6 +42,7 @@ final class BackendExchange {
         var requestID = "-"
         var upgrade: String?
         var forwarded = HTTPHeaders()
+        forwarded.reserveCapacity(headers.count + 4)
         var hasLength = false
         for field in headers {
             switch field.name {
@@ -50,8 +51,8 @@ final class BackendExchange {
             case ":authority", ":scheme", ":protocol": break
             case TunnelProtocol.requestIDHeader: requestID = field.value
             case TunnelProtocol.upgradeHeader: upgrade = field.value
-            case _ where field.name.hasPrefix("porthole-"): break
-            case _ where TunnelProtocol.isCredential(field.name) || TunnelProtocol.hopByHopHeaders.contains(field.name):
+            case _ where field.name.hasASCIIPrefix("porthole-"): break
+            case _ where TunnelProtocol.isCredential(field.name) || TunnelProtocol.isHopByHop(field.name):
                 break
             default:
                 if field.name == "content-length" { hasLength = true }

@@ -276,7 +276,7 @@ extension UserHTTP1Connection: TunnelStreamDelegate {
         if headers.contains(where: { $0.name == TunnelProtocol.statusHeader && $0.value == "101" }) { status = 101 }
         exchange.status = status
         var response = HTTPResponseHead(status: status)
-        for field in headers where !field.name.hasPrefix(":") && !field.name.hasPrefix("porthole-") {
+        for field in headers where !field.name.hasASCIIPrefix(":") && !field.name.hasASCIIPrefix("porthole-") {
             response.headers.add(name: field.name, value: field.value)
         }
         let noBody = exchange.method == "HEAD" || status == 204 || status == 304 || (100..<200).contains(status)

@@ -80,8 +80,8 @@ final class UserHTTP2Stream {
             case "authorization": authorization = field.value
             case "host": authority = field.value
             default:
-                if TunnelProtocol.isCredential(field.name) || field.name.hasPrefix("porthole-")
-                    || TunnelProtocol.hopByHopHeaders.contains(field.name)
+                if TunnelProtocol.isCredential(field.name) || field.name.hasASCIIPrefix("porthole-")
+                    || TunnelProtocol.isHopByHop(field.name)
                 {
                     continue
                 }
@@ -197,7 +197,7 @@ extension UserHTTP2Stream: TunnelStreamDelegate {
         self.responseStarted = true
         var fields: [HTTPField] = []
         let switched = headers.contains { $0.name == TunnelProtocol.statusHeader && $0.value == "101" }
-        for field in headers where !field.name.hasPrefix("porthole-") {
+        for field in headers where !field.name.hasASCIIPrefix("porthole-") {
             if field.name == ":status" { self.status = Int(field.value) ?? 502 }
             // Over HTTP/2 a successful extended CONNECT is a 200 without the HTTP/1.1 handshake's accept header.
             if switched && field.name == "sec-websocket-accept" { continue }

@@ -679,3 +679,40 @@ enum HTTP1TestSupport {
         #expect(input[...].trimmingOptionalWhitespace() == trimmed)
     }
 }
+
+@Suite struct ForwardableHeaderTests {
+    @Test func endToEndHeadersPassLowercasedInOrder() {
+        let headers = HTTPHeaders([("Content-Type", "application/json"), ("X-Custom", "a"), ("x-custom", "b"),
+                                   ("ETag", "\"1\"")])
+        #expect(TunnelProtocol.forwardableHeaders(headers).map { "\($0.name)=\($0.value)" }
+                    == ["content-type=application/json", "x-custom=a", "x-custom=b", "etag=\"1\""])
+    }
+
+    @Test func hopByHopCredentialsHostOursAndConnectionNamedAreDropped() {
+        let dropped = ["Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+                       "Proxy-Authenticate", "HTTP2-Settings", "Authorization", "Proxy-Authorization", "Cookie",
+                       "Impersonate-User", "Impersonate-Extra-Scopes", "X-Remote-User", "X-Remote-Group",
+                       "X-Remote-Extra-Team", "X-Forwarded-Client-Cert", "X-Porthole-Id-Token", "Host",
+                       "Porthole-User", "X-Named-By-Connection"]
+        var fields = dropped.map { ($0, "v") }
+        fields[0] = ("Connection", "close, X-Named-By-Connection")
+        fields.append(("X-Kept", "yes"))
+        #expect(TunnelProtocol.forwardableHeaders(HTTPHeaders(fields)).map(\.name) == ["x-kept"])
+    }
+
+    @Test func nearMissesAreKept() {
+        for name in ["connections", "hostname", "x-remote-users", "cookies", "authorization2", "impersonate",
+                     "portholes", "te2"] {
+            #expect(!TunnelProtocol.isHopByHop(name) && !TunnelProtocol.isCredential(name), "\(name)")
+        }
+    }
+
+    @Test func asciiHelpers() {
+        #expect("Content-TYPE".asciiLowercased() == "content-type")
+        #expect("already-lower".asciiLowercased() == "already-lower")
+        #expect("ÄBC".asciiLowercased() == "Äbc", "only ASCII letters change")
+        #expect("porthole-user".hasASCIIPrefix("porthole-") && !"porthole".hasASCIIPrefix("porthole-"))
+        #expect(":path".hasASCIIPrefix(":") && !"".hasASCIIPrefix(":"))
+        #expect("Content-Length".caseInsensitiveEquals("content-length") && !"a".caseInsensitiveEquals("ab"))
+    }
+}

@@ -365,6 +365,7 @@ package struct HTTP1Parser: Sendable {
         } else {
             let (name, value) = try Self.parseField(line)
             guard self.partial.headers.count < self.maxHeaderCount else { throw .tooManyHeaders }
+            if self.partial.headers.count == 0 { self.partial.headers.reserveCapacity(16) }
             self.partial.framing.note(name: name, value: value)
             self.partial.headers.add(
                 name: String(decoding: name, as: UTF8.self),

@@ -23,6 +23,11 @@ package struct HTTPHeaders: Sendable, Equatable, Sequence {
     /// The number of fields.
     package var count: Int { self.fields.count }
 
+    /// Room for `count` fields without regrowing.
+    package mutating func reserveCapacity(_ count: Int) {
+        self.fields.reserveCapacity(count)
+    }
+
     /// Appends a field, keeping any others of the same name.
     package mutating func add(name: String, value: String) {
         self.fields.append((name, value))
@@ -98,21 +103,38 @@ extension String {
     /// With ASCII A–Z lowercased and everything else unchanged, as header names compare; no copy when there is
     /// nothing to change (the usual case on HTTP/2, whose field names are lowercase already).
     package func asciiLowercased() -> String {
-        guard self.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return self }
-        return String(decoding: self.utf8.map(asciiLowercase), as: UTF8.self)
+        var copy = self
+        return copy.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 >= 65 && $0 <= 90 }) else { return self }
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                for index in 0..<bytes.count { out[index] = asciiLowercase(bytes[index]) }
+                return bytes.count
+            }
+        }
+    }
+
+    /// Whether the UTF-8 bytes start with `prefix`'s: no Unicode normalisation, for protocol tokens.
+    package func hasASCIIPrefix(_ prefix: StaticString) -> Bool {
+        let count = prefix.utf8CodeUnitCount
+        var copy = self
+        return copy.withUTF8 { bytes in
+            bytes.count >= count && memcmp(bytes.baseAddress!, prefix.utf8Start, count) == 0
+        }
     }
 
     /// ASCII case-insensitive equality, as header names compare.
     package func caseInsensitiveEquals(_ other: String) -> Bool {
-        let a = self.utf8
-        let b = other.utf8
-        guard a.count == b.count else { return false }
-        for (x, y) in zip(a, b) where x != y {
-            let lx = (x >= 65 && x <= 90) ? x + 32 : x
-            let ly = (y >= 65 && y <= 90) ? y + 32 : y
-            if lx != ly { return false }
+        guard self.utf8.count == other.utf8.count else { return false }
+        var a = self
+        var b = other
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                for index in 0..<x.count where x[index] != y[index] {
+                    if asciiLowercase(x[index]) != asciiLowercase(y[index]) { return false }
+                }
+                return true
+            }
         }
-        return true
     }
 }
 

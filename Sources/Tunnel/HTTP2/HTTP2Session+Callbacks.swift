@@ -32,7 +32,9 @@ private func onBeginHeaders(
     _ session: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let frame, let owner = owner(userData) else { return 0 }
-    owner.pendingHeaders[frame.pointee.hd.stream_id] = []
+    var fields: [HTTPField] = []
+    fields.reserveCapacity(16)  // a typical request or response: no regrowing while its fields arrive
+    owner.pendingHeaders[frame.pointee.hd.stream_id] = fields
     if owner.unconsumed[frame.pointee.hd.stream_id] == nil {
         owner.unconsumed[frame.pointee.hd.stream_id] = 0
     }

@@ -304,7 +304,9 @@ package final class HTTP2Session {
 
     private func withNameValues<R>(_ headers: [HTTPField], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
         var storage = [UInt8]()
+        storage.reserveCapacity(headers.reduce(1) { $0 + $1.name.utf8.count + $1.value.utf8.count })
         var ranges: [(Int, Int, Int, Int)] = []
+        ranges.reserveCapacity(headers.count)
         for field in headers {
             let nameStart = storage.count
             storage.append(contentsOf: field.name.asciiLowercased().utf8)

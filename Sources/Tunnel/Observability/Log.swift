@@ -51,9 +51,18 @@ package enum Log {
         guard self.isEnabled(.debug) else { return }
         write(.debug, message(), fields())
     }
-    package static func info(_ message: String, _ fields: [String: String] = [:]) { write(.info, message, fields) }
-    package static func warning(_ message: String, _ fields: [String: String] = [:]) { write(.warning, message, fields) }
-    package static func error(_ message: String, _ fields: [String: String] = [:]) { write(.error, message, fields) }
+    // Fields are built only when the level is on (the access line of every request is an `info`).
+    package static func info(_ message: String, _ fields: @autoclosure () -> [String: String] = [:]) {
+        guard self.isEnabled(.info) else { return }
+        write(.info, message, fields())
+    }
+    package static func warning(_ message: String, _ fields: @autoclosure () -> [String: String] = [:]) {
+        guard self.isEnabled(.warning) else { return }
+        write(.warning, message, fields())
+    }
+    package static func error(_ message: String, _ fields: @autoclosure () -> [String: String] = [:]) {
+        write(.error, message, fields())
+    }
 
     private static func write(_ level: LogLevel, _ message: String, _ fields: [String: String]) {
         guard self.isEnabled(level) else { return }
@@ -134,27 +143,34 @@ package enum Log {
 
     /// `value` as a JSON string literal, appended as UTF-8.
     private static func appendJSONString(_ value: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Most values need no escaping: copy them whole.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0x7f }) {
-            out.append(contentsOf: value.utf8)
+        var value = value
+        value.withUTF8 { bytes in
             out.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20, 0x7f:
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                        Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xf)]])
-            default: out.append(byte)
+            var clean = 0  // bytes[..<clean] need no escaping and are not yet copied
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte >= 0x20 && byte != 0x7f && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
+                    index += 1
+                    continue
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[clean..<index]))
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                default:
+                    out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                            Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xf)]])
+                }
+                index += 1
+                clean = index
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[clean..<bytes.count]))
+            out.append(UInt8(ascii: "\""))
         }
-        out.append(UInt8(ascii: "\""))
     }
 
     /// `value` as a JSON string literal.

@@ -27,34 +27,43 @@ package enum TunnelProtocol {
     /// On the hello request: the controller's instance id.
     package static let instanceHeader = "porthole-instance"
 
-    /// Connection-specific headers that never cross a hop (RFC 9110 §7.6.1), plus HTTP/1.1 framing.
     /// SETTINGS_MAX_FRAME_SIZE both tunnel ends announce: a bulk stream moves in 64 KiB DATA frames, a quarter of
     /// the frames (and of the per-frame work at both ends) that the 16 KiB default would take.
     package static let maxFrameSize: UInt32 = 64 * 1024
 
-    package static let hopByHopHeaders: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authenticate", "http2-settings",
-    ]
-
     /// Headers that carry a user's credentials or identity claims; never forwarded to a backend.
     package static func isCredential(_ lowercasedName: String) -> Bool {
-        lowercasedName == "authorization" || lowercasedName == "proxy-authorization" || lowercasedName == "cookie"
-            || lowercasedName.hasPrefix("impersonate-") || lowercasedName == "x-remote-user"
-            || lowercasedName.hasPrefix("x-remote-group") || lowercasedName.hasPrefix("x-remote-extra-")
-            || lowercasedName == "x-forwarded-client-cert" || lowercasedName == "x-porthole-id-token"
+        switch lowercasedName {
+        case "authorization", "proxy-authorization", "cookie", "x-remote-user", "x-forwarded-client-cert",
+             "x-porthole-id-token":
+            return true
+        default:
+            return lowercasedName.hasASCIIPrefix("impersonate-") || lowercasedName.hasASCIIPrefix("x-remote-group")
+                || lowercasedName.hasASCIIPrefix("x-remote-extra-")
+        }
+    }
+
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) plus HTTP/2's `http2-settings`; names lowercased.
+    package static func isHopByHop(_ lowercasedName: String) -> Bool {
+        switch lowercasedName {
+        case "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+             "proxy-authenticate", "http2-settings":
+            return true
+        default:
+            return false
+        }
     }
 
     /// End-to-end headers of an HTTP/1.1 message, lowercased, minus hop-by-hop ones, anything named in
     /// `Connection`, credentials, and our own `porthole-*` headers (which only we may set).
     package static func forwardableHeaders(_ headers: HTTPHeaders) -> [HTTPField] {
-        let named = Set(headers.tokens("connection"))
+        let named = headers.contains(name: "connection") ? Set(headers.tokens("connection")) : []
         var fields: [HTTPField] = []
         fields.reserveCapacity(headers.count)
         for (name, value) in headers {
             let lower = name.asciiLowercased()
-            if self.hopByHopHeaders.contains(lower) || named.contains(lower) || self.isCredential(lower)
-                || lower.hasPrefix("porthole-") || lower == "host" || lower.hasPrefix(":")
+            if self.isHopByHop(lower) || self.isCredential(lower) || lower == "host"
+                || lower.hasASCIIPrefix("porthole-") || lower.hasASCIIPrefix(":") || (!named.isEmpty && named.contains(lower))
             {
                 continue
             }
