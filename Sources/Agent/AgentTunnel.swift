@@ -145,8 +145,9 @@ final class AgentTunnel {
     }
 
     private func updateStatus() {
-        let all = [self.current, self.replacement].compactMap { $0 } + self.retiring
-        let streams = all.reduce(0) { $0 + $1.activeStreamCount }
+        // Runs for every stream opened: counted without building arrays.
+        var streams = (self.current?.activeStreamCount ?? 0) + (self.replacement?.activeStreamCount ?? 0)
+        for connection in self.retiring { streams += connection.activeStreamCount }
         let isUp = self.connectedAt != nil && self.current != nil
         self.status.withLock { $0 = (isUp, streams) }
     }

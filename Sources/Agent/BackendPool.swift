@@ -5,14 +5,25 @@ import Tunnel
 /// Keep-alive connections to backends, idle between requests, so a request does not pay for a TCP and TLS
 /// handshake. One pool per tunnel: its connections live on the tunnel's queue, like the exchanges that use them.
 final class BackendPool {
-    private var idle: [String: [(connection: Connection, since: DispatchTime)]] = [:]
+    /// Per service; a class, so taking and giving mutate the list in place and never copy it out of the dictionary.
+    private final class IdleList {
+        var entries: [(connection: Connection, since: DispatchTime)] = []
+        /// The delegate of every idle connection to the service (it keeps nothing per connection).
+        let watcher: IdleBackend
+
+        init(watcher: IdleBackend) {
+            self.watcher = watcher
+        }
+    }
+
+    private var idle: [String: IdleList] = [:]
     private static let idleTimeout: UInt64 = 30_000_000_000  // ns; backends commonly close idle ones after 60 s+
 
     /// An idle connection to `service`, or nil.
     func take(_ service: String) -> Connection? {
         let now = DispatchTime.now().uptimeNanoseconds
-        // Mutated in place: copying the list out of the dictionary would copy (and retain) every entry.
-        while let entry = self.idle[service]?.popLast() {
+        guard let list = self.idle[service] else { return nil }
+        while let entry = list.entries.popLast() {
             if entry.connection.isClosed { continue }
             if now - entry.since.uptimeNanoseconds > Self.idleTimeout {
                 entry.connection.close()
@@ -27,21 +38,26 @@ final class BackendPool {
     /// `limit` connections to it are idle already.
     func give(_ connection: Connection, to service: String, limit: Int) {
         guard !connection.isClosed else { return }
-        guard self.idle[service, default: []].count < limit else {
+        let list = self.idle[service] ?? {
+            let created = IdleList(watcher: IdleBackend(pool: self, service: service))
+            self.idle[service] = created
+            return created
+        }()
+        guard list.entries.count < limit else {
             connection.close()
             return
         }
-        connection.delegate = IdleBackend(pool: self, service: service)
-        self.idle[service, default: []].append((connection, .now()))
+        connection.delegate = list.watcher
+        list.entries.append((connection, .now()))
     }
 
     fileprivate func forget(_ connection: Connection, service: String) {
-        self.idle[service]?.removeAll { $0.connection === connection }
+        self.idle[service]?.entries.removeAll { $0.connection === connection }
     }
 
     /// Closes every idle connection.
     func closeAll() {
-        let all = self.idle.values.flatMap { $0 }
+        let all = self.idle.values.flatMap(\.entries)
         self.idle = [:]
         for entry in all { entry.connection.close() }
     }
