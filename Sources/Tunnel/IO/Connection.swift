@@ -16,13 +16,14 @@ package protocol ConnectionDelegate: AnyObject {
     func connectionDidClose(_ connection: Connection, error: ConnectionError?)
 }
 
-/// One TCP connection, optionally TLS, owned by one serial queue: socket, TLS object and sources.
+/// One TCP connection, optionally TLS, owned by one serial queue: socket, TLS object and its registration with
+/// the `Reactor`, which hands readiness events (edge-triggered) to that queue.
 ///
 /// Writes are never refused: the driver watches `outboundByteCount` and `didFlush` to stop producing, which is
 /// how backpressure reaches the other side.
 package final class Connection {
     package let queue: DispatchQueue
-    /// The socket, owned: closed by the read source's cancel handler.
+    /// The socket, owned: closed by `close` (after leaving the reactor) or, if never started, by `deinit`.
     let fd: Int32
     package let tls: TLSConnection?
     package let peerAddress: SocketAddress?
