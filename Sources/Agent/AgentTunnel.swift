@@ -242,12 +242,3 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
 
 // All state is confined to `queue`, except `status`, which is behind its mutex.
 extension AgentTunnel: @unchecked Sendable {}
-
-/// A stream whose answer is already sent: whatever else arrives is dropped (its window returns when it closes).
-final class DiscardingStream: HTTP2StreamHandler {
-    func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {}
-    func streamDidReceiveData(_ bytes: [UInt8]) {}
-    func streamDidReceiveEnd() {}
-    func streamDidDrain(_ count: Int) {}
-    func streamDidClose(errorCode: UInt32) {}
-}

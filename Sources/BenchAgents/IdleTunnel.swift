@@ -97,7 +97,7 @@ extension IdleTunnel: HTTP2ConnectionDelegate {
                 self.fleet.tunnelCameUp()
             }
             self.finishFirstDial()
-            return IgnoredStream()
+            return DiscardingStream()
         }
         connection.respond(streamID: streamID, headers: [
             HTTPField(":status", "404"), HTTPField("content-type", "application/json"),
@@ -105,7 +105,7 @@ extension IdleTunnel: HTTP2ConnectionDelegate {
         ], hasBody: true)
         connection.sendData(streamID: streamID, ErrorBody.json("bench agent \(self.name) serves nothing"))
         connection.endStream(streamID: streamID)
-        return IgnoredStream()
+        return DiscardingStream()
     }
 
     func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval) {}
@@ -121,12 +121,3 @@ extension IdleTunnel: HTTP2ConnectionDelegate {
 
 // All state is confined to `queue`.
 extension IdleTunnel: @unchecked Sendable {}
-
-/// A stream already answered: whatever else arrives is dropped.
-final class IgnoredStream: HTTP2StreamHandler {
-    func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {}
-    func streamDidReceiveData(_ bytes: [UInt8]) {}
-    func streamDidReceiveEnd() {}
-    func streamDidDrain(_ count: Int) {}
-    func streamDidClose(errorCode: UInt32) {}
-}

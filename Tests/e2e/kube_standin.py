@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import spdy  # noqa: E402 - helpers next to this file
 import ws  # noqa: E402
+from backend import parse_address  # noqa: E402 - the test backend's HOST:PORT flag parser
 
 SERVER_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-porthole-standin",
                   "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
@@ -1525,6 +1526,18 @@ def run_attach(server: Server, channels: Channels, pod: Pod, container: str, spe
 # -- port-forward -------------------------------------------------------------------------------------------------
 
 
+def relay_until_eof(target: socket.socket, send: Callable[[bytes], None]) -> None:
+    """Passes what the pod's port sends to `send` until it closes (or fails, which ends the stream the same way)."""
+    while True:
+        try:
+            data = target.recv(READ_SIZE)
+        except OSError:
+            data = b""
+        if not data:
+            return
+        send(data)
+
+
 def connect_pod_port(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5.0)
     sock.settimeout(None)
@@ -1593,14 +1606,7 @@ def serve_spdy_port_forward(store: Store, transport, pod: Pod) -> None:
 
         def from_target() -> None:
             try:
-                while True:
-                    try:
-                        data = target.recv(READ_SIZE)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        break
-                    stream.send(data)
+                relay_until_eof(target, stream.send)
                 stream.close()
                 error = pair.get("error")
                 if error is not None:
@@ -1664,14 +1670,7 @@ def serve_websocket_port_forward(store: Store, socket_: ws.WebSocket, pod: Pod, 
 
     def from_target(index: int, target: socket.socket) -> None:
         try:
-            while True:
-                try:
-                    data = target.recv(READ_SIZE)
-                except OSError:
-                    data = b""
-                if not data:
-                    break
-                socket_.send_channel(2 * index, data)
+            relay_until_eof(target, lambda data: socket_.send_channel(2 * index, data))
         except (ws.StreamClosed, OSError):
             pass
         finally:
@@ -1731,13 +1730,6 @@ def kill_all_processes() -> None:
         processes = list(PROCESSES)
     for proc in processes:
         proc.kill()
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,13 @@ def agent_argv(ca: CA, controller: Controller, services: Path, env: dict[str, st
             "--services", str(services)]
 
 
+def kubernetes_services_file(directory: Path, **fields: object) -> Path:
+    """A services file with one service, kubernetes/default, with these fields."""
+    services = directory / "services.json"
+    services.write_text(json.dumps({"services": [{"type": "kubernetes", "name": "default", **fields}]}))
+    return services
+
+
 def namespaces_through(controller: Controller) -> list[str]:
     token = controller.control().service_token()["token"]
     response = https_request(controller.service_address, client_context(controller.ca), "GET", "/api/v1/namespaces",
@@ -32,9 +39,7 @@ def test_in_cluster_service_account_and_rotating_token(ca: CA, kube_standin, sta
     mount.mkdir()
     (mount / "ca.crt").write_bytes(kube_standin.ca_cert.read_bytes())
     (mount / "token").write_text("stale-token-from-an-old-projection")
-    services = tmp_path / "services.json"
-    services.write_text(json.dumps({"services": [
-        {"type": "kubernetes", "name": "default", "inCluster": True, "serviceAccountDirectory": str(mount)}]}))
+    services = kubernetes_services_file(tmp_path, inCluster=True, serviceAccountDirectory=str(mount))
     controller = start_controller()
     host, port = kube_standin.address.rsplit(":", 1)
     agent = ManagedProcess("agent-in-cluster", agent_argv(ca, controller, services, {
@@ -75,9 +80,7 @@ contexts:
     cluster: standin
     user: porthole-agent
 """)
-    services = tmp_path / "services.json"
-    services.write_text(json.dumps({"services": [
-        {"type": "kubernetes", "name": "default", "kubeconfig": str(kubeconfig)}]}))
+    services = kubernetes_services_file(tmp_path, kubeconfig=str(kubeconfig))
     controller = start_controller()
     agent = ManagedProcess("agent-kubeconfig", agent_argv(ca, controller, services), tmp_path)
     try:
@@ -109,9 +112,7 @@ contexts:
     cluster: cloud
     user: cloud-user
 """)
-    services = tmp_path / "services.json"
-    services.write_text(json.dumps({"services": [
-        {"type": "kubernetes", "name": "default", "kubeconfig": str(kubeconfig)}]}))
+    services = kubernetes_services_file(tmp_path, kubeconfig=str(kubeconfig))
     controller = start_controller()
     agent = ManagedProcess("agent-exec-plugin", agent_argv(ca, controller, services), tmp_path)
     code = wait_until(lambda: agent.process.poll(), 20, "the agent to refuse to start")

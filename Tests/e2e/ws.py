@@ -286,35 +286,36 @@ class Buffered:
         del self._buffer[:size]
         return data
 
+    def _take_through(self, delimiter: bytes, limit: int, too_long: str) -> bytes | None:
+        """Buffered bytes up to and including `delimiter`, removed; None at EOF without it."""
+        while True:
+            index = self._buffer.find(delimiter)
+            if index >= 0:
+                end = index + len(delimiter)
+                taken = bytes(self._buffer[:end])
+                del self._buffer[:end]
+                return taken
+            if len(self._buffer) > limit:
+                raise ValueError(too_long)
+            if not self._fill():
+                return None
+
     def readline(self, limit: int = 65536) -> bytes:
         """One line including b"\\n"; b"" at EOF before any byte; raises if longer than `limit`."""
-        while True:
-            index = self._buffer.find(b"\n")
-            if index >= 0:
-                line = bytes(self._buffer[:index + 1])
-                del self._buffer[:index + 1]
-                return line
-            if len(self._buffer) > limit:
-                raise ValueError("line too long")
-            if not self._fill():
-                line = bytes(self._buffer)
-                self._buffer.clear()
-                return line
+        line = self._take_through(b"\n", limit, "line too long")
+        if line is None:  # EOF: the unterminated rest is the last line
+            line = bytes(self._buffer)
+            self._buffer.clear()
+        return line
 
     def read_head(self, limit: int = 65536) -> bytes:
         """Bytes up to and including the blank line that ends an HTTP head; b"" at EOF before any byte."""
-        while True:
-            index = self._buffer.find(b"\r\n\r\n")
-            if index >= 0:
-                head = bytes(self._buffer[:index + 4])
-                del self._buffer[:index + 4]
-                return head
-            if len(self._buffer) > limit:
-                raise ValueError("header section too large")
-            if not self._fill():
-                if self._buffer:
-                    raise StreamClosed("EOF inside an HTTP head")
-                return b""
+        head = self._take_through(b"\r\n\r\n", limit, "header section too large")
+        if head is None:
+            if self._buffer:
+                raise StreamClosed("EOF inside an HTTP head")
+            return b""
+        return head
 
     def sendall(self, data: bytes) -> None:
         self.stream.sendall(data)

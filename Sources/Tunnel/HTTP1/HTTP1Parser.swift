@@ -94,9 +94,7 @@ package struct HTTP1Parser: Sendable {
                 self.hasUpgrade = true
             } else if ASCII.equalsIgnoringCase(name, "connection") {
                 for element in value.split(separator: ASCII.comma) {
-                    var option = element
-                    while let first = option.first, ASCII.isWhitespace(first) { option.removeFirst() }
-                    while let last = option.last, ASCII.isWhitespace(last) { option.removeLast() }
+                    let option = element.trimmingOptionalWhitespace()
                     if ASCII.equalsIgnoringCase(option, "close") {
                         self.connectionClose = true
                     } else if ASCII.equalsIgnoringCase(option, "keep-alive") {
@@ -464,9 +462,7 @@ package struct HTTP1Parser: Sendable {
         var length: Int?
         for value in headers[all: "content-length"] {
             for element in value.utf8.split(separator: ASCII.comma, omittingEmptySubsequences: false) {
-                var digits = element[...]
-                while let first = digits.first, ASCII.isWhitespace(first) { digits.removeFirst() }
-                while let last = digits.last, ASCII.isWhitespace(last) { digits.removeLast() }
+                let digits = element.trimmingOptionalWhitespace()
                 guard !digits.isEmpty else { throw .invalidContentLength }
                 var parsed = 0
                 for byte in digits {
@@ -547,9 +543,7 @@ package struct HTTP1Parser: Sendable {
         guard let colon = line.firstIndex(of: ASCII.colon) else { throw .malformedHeader }
         let name = line[..<colon]
         guard !name.isEmpty, name.allSatisfy(ASCII.isToken) else { throw .malformedHeader }
-        var value = line[(colon + 1)...]
-        while let first = value.first, ASCII.isWhitespace(first) { value.removeFirst() }
-        while let last = value.last, ASCII.isWhitespace(last) { value.removeLast() }
+        let value = line[(colon + 1)...].trimmingOptionalWhitespace()
         guard value.allSatisfy(ASCII.isFieldValue) else { throw .malformedHeader }
         return (name, value)
     }

@@ -81,18 +81,18 @@ package struct HTTPHeaders: Sendable, Equatable, Sequence {
     byte >= 65 && byte <= 90 ? byte + 32 : byte
 }
 
-extension Collection where Element == UInt8, SubSequence: BidirectionalCollection {
+extension BidirectionalCollection where Element == UInt8 {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3).
     package func trimmingOptionalWhitespace() -> SubSequence {
-        let isWhitespace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        var slice = self[...]
-        while let first = slice.first, isWhitespace(first) { slice = slice.dropFirst() }
-        while let last = slice.last, isWhitespace(last) { slice = slice.dropLast() }
-        return slice
+        let isContent = { (byte: UInt8) in byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") }
+        guard let first = self.firstIndex(where: isContent), let last = self.lastIndex(where: isContent) else {
+            return self[self.endIndex...]
+        }
+        return self[first...last]
     }
 }
 
-extension StringProtocol where UTF8View.SubSequence: BidirectionalCollection {
+extension StringProtocol where UTF8View: BidirectionalCollection {
     /// Without leading and trailing spaces and tabs; ASCII only, with none of Foundation's Unicode work.
     package func trimmingOptionalWhitespace() -> String {
         String(decoding: self.utf8.trimmingOptionalWhitespace(), as: UTF8.self)

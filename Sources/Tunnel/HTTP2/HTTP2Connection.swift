@@ -14,6 +14,16 @@ package protocol HTTP2StreamHandler: AnyObject {
     func streamDidClose(errorCode: UInt32)
 }
 
+/// A stream whose answer is already sent: whatever else arrives is dropped (its window returns when it closes).
+package final class DiscardingStream: HTTP2StreamHandler {
+    package init() {}
+    package func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {}
+    package func streamDidReceiveData(_ bytes: [UInt8]) {}
+    package func streamDidReceiveEnd() {}
+    package func streamDidDrain(_ count: Int) {}
+    package func streamDidClose(errorCode: UInt32) {}
+}
+
 /// Connection-level events, on the connection's queue.
 package protocol HTTP2ConnectionDelegate: AnyObject {
     func http2ConnectionDidBecomeActive(_ connection: HTTP2Connection)

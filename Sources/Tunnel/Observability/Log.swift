@@ -139,8 +139,6 @@ package enum Log {
         out.append(UInt8(ascii: "Z"))
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// `value` as a JSON string literal, appended as UTF-8.
     private static func appendJSONString(_ value: String, to out: inout [UInt8]) {
         var value = value
@@ -163,7 +161,7 @@ package enum Log {
                 case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
                 default:
                     out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                            Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xf)]])
+                                            Hex.digits[Int(byte >> 4)], Hex.digits[Int(byte & 0xf)]])
                 }
                 index += 1
                 clean = index
