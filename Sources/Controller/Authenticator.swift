@@ -33,14 +33,14 @@ struct Authenticator: Sendable {
     func authenticate(authorization: String?, peerCertificate: Certificate?) -> Result<Route, Refusal> {
         if let authorization {
             // Byte-wise: a token is hundreds of bytes, and splitting by Character would break graphemes for nothing.
-            let space = authorization.utf8.firstIndex(of: UInt8(ascii: " "))
-            let parts = space.map { [authorization[..<$0], authorization[authorization.utf8.index(after: $0)...]] } ?? []
-            guard parts.count == 2, String(parts[0]).caseInsensitiveEquals("bearer") else {
+            guard let space = authorization.utf8.firstIndex(of: UInt8(ascii: " ")),
+                  String(authorization[..<space]).caseInsensitiveEquals("bearer")
+            else {
                 return .failure(Refusal(status: 401, reason: "unsupported Authorization scheme: use Bearer <token>",
                                         label: "scheme"))
             }
             do {
-                let token = parts[1].trimmingOptionalWhitespace()
+                let token = authorization[authorization.utf8.index(after: space)...].trimmingOptionalWhitespace()
                 let claims: ServiceTokenClaims
                 if let cached = self.verifiedTokens.claims(for: token) {
                     claims = cached

@@ -160,8 +160,9 @@ package final class Connection {
     }
 
     package func resumeReading() {
+        let wasPaused = !self.wantsReading
         self.wantsReading = true
-        guard !self.isClosed, !self.sawEOF, !self.isConnecting else { return }
+        guard wasPaused, !self.isClosed, !self.sawEOF, !self.isConnecting else { return }
         // Edge-triggered: what arrived while paused raised its event already, so look now. Plaintext may also
         // sit decrypted inside the TLS object.
         self.queue.async { [weak self] in

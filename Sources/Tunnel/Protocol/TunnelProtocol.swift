@@ -57,13 +57,14 @@ package enum TunnelProtocol {
     /// End-to-end headers of an HTTP/1.1 message, lowercased, minus hop-by-hop ones, anything named in
     /// `Connection`, credentials, and our own `porthole-*` headers (which only we may set).
     package static func forwardableHeaders(_ headers: HTTPHeaders) -> [HTTPField] {
-        let named = headers.contains(name: "connection") ? Set(headers.tokens("connection")) : []
+        let connectionTokens = headers.tokens("connection")
+        let named = connectionTokens.isEmpty ? [] : Set(connectionTokens)
         var fields: [HTTPField] = []
         fields.reserveCapacity(headers.count)
         for (name, value) in headers {
             let lower = name.asciiLowercased()
             if self.isHopByHop(lower) || self.isCredential(lower) || lower == "host"
-                || lower.hasASCIIPrefix("porthole-") || lower.hasASCIIPrefix(":") || (!named.isEmpty && named.contains(lower))
+                || lower.hasASCIIPrefix("porthole-") || lower.hasASCIIPrefix(":") || named.contains(lower)
             {
                 continue
             }
@@ -115,8 +116,6 @@ package enum ErrorBody {
 
 /// Short random identifiers for requests and sessions.
 package enum RandomID {
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// `bytes` bytes from the system's cryptographic generator, as lowercase hex: for identifiers that must not
     /// be guessed (token IDs) or that are made rarely.
     package static func make(bytes: Int = 8) -> String {
@@ -150,8 +149,8 @@ package enum RandomID {
             if index % 8 == 0 { word = next() }
             let byte = Int(word & 0xff)
             word >>= 8
-            text.append(Self.hexDigits[byte >> 4])
-            text.append(Self.hexDigits[byte & 0xf])
+            text.append(Hex.digits[byte >> 4])
+            text.append(Hex.digits[byte & 0xf])
         }
         return String(decoding: text, as: UTF8.self)
     }
