@@ -661,6 +661,16 @@ def curl(ca: CA, url: str, *extra: str, token: str | None = None, http_version: 
 # -- deterministic data -------------------------------------------------------------------------------------------
 
 
+def receive_exactly(sock, count: int, received: bytes = b"") -> bytes:
+    """`received` plus what `sock` sends until there are `count` bytes; fails if it closes first."""
+    data = bytearray(received)
+    while len(data) < count:
+        piece = sock.recv(65536)
+        assert piece, f"closed after {len(data)} of {count} bytes"
+        data += piece
+    return bytes(data)
+
+
 def deterministic_chunks(n: int, seed: str) -> Iterator[bytes]:
     """Exactly what backend GET /bytes?n=N&seed=S sends (shared code, so the expectation cannot drift)."""
     return backend.deterministic_chunks(n, seed)

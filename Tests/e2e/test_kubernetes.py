@@ -652,13 +652,9 @@ def test_python_client_list_watch_exec_and_port_forward(kube: KubeTunnel, echo_s
     data = deterministic(500_000, "python-portforward")
     sender = threading.Thread(target=sock.sendall, args=(data,), daemon=True)
     sender.start()
-    received = bytearray()
-    while len(received) < len(data):
-        piece = sock.recv(65536)
-        assert piece, f"port-forward closed after {len(received)} bytes"
-        received += piece
+    received = porthole.receive_exactly(sock, len(data))
     sender.join(30)
-    assert bytes(received) == data
+    assert received == data
     assert forward.error(echo_server.port) is None
     sock.close()
     forward.close()

@@ -13,7 +13,7 @@ import h2.connection
 import h2.events
 import h2.settings
 
-from porthole import Stack, client_context
+from porthole import Stack, client_context, receive_exactly
 from ws import TLSStream
 
 
@@ -25,7 +25,7 @@ def open_tls(stack: Stack, alpn: str) -> ssl.SSLSocket:
     return sock
 
 
-def read_head(sock: ssl.SSLSocket) -> tuple[bytes, bytes]:
+def read_head(sock: ssl.SSLSocket | TLSStream) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -43,24 +43,15 @@ def test_http1_upgrade_is_carried_byte_for_byte_both_ways(stack: Stack) -> None:
         payload = os.urandom(1 << 20)
         sock.sendall(f"GET /upgrade-echo HTTP/1.1\r\nHost: {stack.service_address}\r\nConnection: Upgrade\r\n"
                      f"Upgrade: x-echo\r\nAuthorization: Bearer {stack.token}\r\n\r\n".encode() + payload[:1000])
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = sock.recv(65536)
-            assert chunk, f"closed before the response head: {received!r}"
-            received += chunk
-        head, _, echoed_start = received.partition(b"\r\n\r\n")
+        head, echoed_start = read_head(sock)
         assert head.startswith(b"HTTP/1.1 101"), head
         assert b"upgrade: x-echo" in head.lower()
         # Write the rest while reading: full duplex, no buffering of the whole.
         writer = threading.Thread(target=lambda: sock.sendall(payload[1000:]))
         writer.start()
-        echoed = bytearray(echoed_start)
-        while len(echoed) < len(payload):
-            chunk = sock.recv(65536)
-            assert chunk, f"echo ended after {len(echoed)} bytes"
-            echoed += chunk
+        echoed = receive_exactly(sock, len(payload), echoed_start)
         writer.join(10)
-        assert bytes(echoed) == payload
+        assert echoed == payload
     finally:
         sock.close()
 
