@@ -78,10 +78,7 @@ final class AgentTunnel {
         do {
             let connection = try Connection.connect(to: self.address, tls: self.context.identity.tls,
                                                     serverName: self.serverName, queue: self.queue)
-            var settings = HTTP2Settings()
-            settings.streamWindow = Int32(self.context.configuration.streamWindowBytes)
-            settings.validateHTTPMessaging = false
-            settings.maxFrameSize = TunnelProtocol.maxFrameSize
+            let settings = TunnelProtocol.settings(streamWindow: self.context.configuration.streamWindowBytes)
             let tunnel = try HTTP2Connection(
                 connection: connection, role: .server, settings: settings,
                 ping: PingPolicy(interval: self.context.configuration.pingIntervalSeconds,
@@ -159,8 +156,7 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
     func http2Connection(_ connection: HTTP2Connection, didOpenStream streamID: Int32, headers: [HTTPField],
                          endStream: Bool) -> HTTP2StreamHandler? {
         defer { self.updateStatus() }
-        let path = headers.first { $0.name == ":path" }?.value ?? ""
-        if path == TunnelProtocol.helloPath {
+        if TunnelProtocol.isHello(headers) {
             self.instance = headers.first { $0.name == TunnelProtocol.instanceHeader }?.value ?? "-"
             self.answerHello(connection, streamID: streamID)
             self.helloAnswered(on: connection)

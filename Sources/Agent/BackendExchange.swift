@@ -81,7 +81,12 @@ final class BackendExchange {
             self.headerSetupError = "service \(service.key): cannot read its credentials: \(error)"
         }
         self.parser.expectResponse(toMethod: method)
-        let head = HTTPRequestHead(method: method, target: service.basePath + path, headers: forwarded)
+        let target = RequestTarget.join(basePath: service.basePath, target: path,
+                                        method: upgrade == nil ? method : "GET")
+        if target == nil {
+            self.requestRefusal = "request target \(path) is not a path inside service \(service.key)"
+        }
+        let head = HTTPRequestHead(method: method, target: target ?? "/", headers: forwarded)
         self.requestHead = HTTP1Serializer.requestHead(head)
         self.pendingWrites.append(self.requestHead)
         self.ledger.record(written: self.pendingWrites[0].count, body: 0, for: nil)
@@ -92,6 +97,8 @@ final class BackendExchange {
     }
 
     private var headerSetupError: String?
+    /// Set when the target would leave the service's base path: answered 400, never sent.
+    private var requestRefusal: String?
     private let pool: BackendPool
     /// The connection came from the pool: if it turns out stale before any response, a bodyless request is
     /// retried once on a fresh connection.
@@ -101,6 +108,10 @@ final class BackendExchange {
 
     /// Connects to the backend; failures answer the stream with 502.
     func start() {
+        if let requestRefusal {
+            self.fail(status: 400, requestRefusal)
+            return
+        }
         if let headerSetupError {
             self.fail(status: 502, headerSetupError)
             return

@@ -42,9 +42,7 @@ final class IdleTunnel {
             let connection = try Connection.connect(
                 to: address, tls: self.tls, serverName: self.options.serverName ?? self.options.controller.host,
                 queue: self.queue)
-            var settings = HTTP2Settings()
-            settings.streamWindow = Int32(self.options.streamWindowBytes)
-            settings.validateHTTPMessaging = false
+            let settings = TunnelProtocol.settings(streamWindow: self.options.streamWindowBytes)
             let tunnel = try HTTP2Connection(
                 connection: connection, role: .server, settings: settings,
                 ping: PingPolicy(interval: self.options.pingIntervalSeconds, timeout: self.options.pingTimeoutSeconds))

@@ -9,12 +9,18 @@ final class ControllerContext: Sendable {
     let serviceURL: String
     let registry = AgentRegistry()
     let metrics: ControllerMetrics
+    /// Cancellations per user: what one user's resets and hang-ups may cost the tunnels shared with others.
+    let cancellationBudget: CancellationBudget
     private let state: Mutex<(credentials: ControllerCredentials, fingerprint: String)>
 
     init(configuration: ControllerConfiguration, metrics: ControllerMetrics, serviceURL: String) throws {
         self.configuration = configuration
         self.metrics = metrics
         self.serviceURL = serviceURL
+        self.cancellationBudget = CancellationBudget(
+            buckets: KeyedTokenBuckets(burst: configuration.userCancellationBurst,
+                                       perSecond: configuration.userCancellationsPerSecond),
+            metrics: metrics)
         self.instanceID = configuration.instanceID
             ?? "\(ProcessInfo.processInfo.hostName)-\(RandomID.make(bytes: 3))"
         let files = ControllerCredentials.files(of: configuration)

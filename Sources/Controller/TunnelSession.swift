@@ -31,10 +31,7 @@ final class TunnelSession {
         self.address = connection.peerAddress.map { "\($0)" } ?? "?"
         self.queue = connection.queue
         self.context = context
-        var settings = HTTP2Settings()
-        settings.streamWindow = Int32(context.configuration.streamWindowBytes)
-        settings.validateHTTPMessaging = false
-        settings.maxFrameSize = TunnelProtocol.maxFrameSize
+        let settings = TunnelProtocol.settings(streamWindow: context.configuration.streamWindowBytes)
         self.connection = try HTTP2Connection(
             connection: connection, role: .client, settings: settings,
             ping: PingPolicy(interval: context.configuration.pingIntervalSeconds,

@@ -81,10 +81,20 @@ final class UserHTTP1Connection {
             switch error as? HTTP1Error {
             case .headerTooLarge, .tooManyHeaders: status = 431
             case .unsupportedTransferEncoding: status = 501
+            case .invalidVersion: status = 505
             default: status = 400
             }
             self.context.metrics.authFailure(reason: "malformed_request")
-            Log.warning("malformed HTTP/1.1 request", ["peer": self.peer, "status": "\(status)", "error": "\(error)"])
+            Log.warning("malformed HTTP/1.1 request", ["peer": self.peer, "status": "\(status)", "error": "\(error)",
+                                                       "request": self.exchange?.requestID ?? "-"])
+            if self.exchange?.responseStarted == true {
+                // Too late for an error response: the user's request is cut, and so is its stream.
+                self.stream?.cancel()
+                self.stream = nil
+                self.exchange = nil
+                self.connection.close()
+                return
+            }
             self.respondLocally(status: status, message: "malformed request: \(error)", close: true)
         }
     }
@@ -107,8 +117,29 @@ final class UserHTTP1Connection {
             return
         }
 
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+        let hosts = head.headers[all: "host"].count
+        guard hosts == 1 || (hosts == 0 && head.version == "HTTP/1.0") else {
+            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "400",
+                                            "reason": "a request needs exactly one Host header"])
+            self.respondLocally(status: 400, message: "a request needs exactly one Host header", close: true)
+            return
+        }
+        if let refusal = RequestTarget.check(head.target, method: head.method) {
+            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "400",
+                                            "reason": refusal.description])
+            self.respondLocally(status: 400, message: refusal.description, close: true)
+            return
+        }
+        let authorizations = head.headers[all: "authorization"]
+        guard authorizations.count <= 1 else {
+            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "400",
+                                            "reason": "more than one Authorization header"])
+            self.respondLocally(status: 400, message: "more than one Authorization header", close: true)
+            return
+        }
         let outcome = self.context.authenticator.authenticate(
-            authorization: head.headers[first: "authorization"], peerCertificate: self.connection.tls?.peerCertificate)
+            authorization: authorizations.first, peerCertificate: self.connection.tls?.peerCertificate)
         let route: Route
         switch outcome {
         case .failure(let refusal):
@@ -121,6 +152,11 @@ final class UserHTTP1Connection {
             route = found
         }
         self.exchange?.route = route
+        if let wait = self.context.cancellationBudget.refusal(for: route.user) {
+            self.refuse(status: 429, "too many cancelled requests from \(route.user); retry in \(wait) s",
+                        close: hasBody, retryAfter: wait)
+            return
+        }
         guard let session = self.context.registry.leastBusySession(of: route.agent) else {
             self.refuse(status: 503, "agent \(route.agent) is not connected", close: hasBody)
             return
@@ -134,6 +170,7 @@ final class UserHTTP1Connection {
             HTTPField(":authority", head.headers[first: "host"] ?? "porthole"), HTTPField(":path", head.target),
         ]
         fields += TunnelProtocol.forwardableHeaders(head.headers)
+        fields += TunnelProtocol.forwardingHeaders(peerHost: self.connection.peerAddress?.host ?? "unknown")
         fields.append(HTTPField(TunnelProtocol.serviceHeader, route.serviceKey))
         fields.append(HTTPField(TunnelProtocol.requestIDHeader, requestID))
         fields.append(HTTPField(TunnelProtocol.userHeader, route.user))
@@ -145,22 +182,25 @@ final class UserHTTP1Connection {
         if !hasBody { self.exchange?.requestEnded = true }
     }
 
-    private func refuse(status: Int, _ message: String, close: Bool) {
+    private func refuse(status: Int, _ message: String, close: Bool, retryAfter: Int? = nil) {
         guard let exchange = self.exchange else { return }
         Log.warning("request refused", ["request": exchange.requestID, "agent": exchange.route.agent,
                                         "service": exchange.route.serviceKey, "user": exchange.route.user,
                                         "status": "\(status)", "reason": message])
         self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
                                              code: status, seconds: exchange.started.secondsElapsed)
-        self.respondLocally(status: status, message: message, close: close)
+        self.respondLocally(status: status, message: message, close: close, retryAfter: retryAfter)
     }
 
-    /// Answers from the controller itself with a JSON error.
-    private func respondLocally(status: Int, message: String, close: Bool) {
+    /// Answers from the controller itself with a JSON error; a tunnel stream already opened for the request is
+    /// cancelled, so the agent and the backend let go of it too.
+    private func respondLocally(status: Int, message: String, close: Bool, retryAfter: Int? = nil) {
+        self.stream?.cancel()
         let body = ErrorBody.json(message, requestID: self.exchange?.requestID)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: "\(body.count)")
+        if let retryAfter { headers.add(name: "Retry-After", value: "\(retryAfter)") }
         let mustClose = close || !(self.exchange?.keepAlive ?? false)
         if mustClose { headers.add(name: "Connection", value: "close") }
         self.connection.write(HTTP1Serializer.responseHead(HTTPResponseHead(status: status, headers: headers)))
@@ -258,6 +298,7 @@ extension UserHTTP1Connection: ConnectionDelegate {
                 self.recordDone(exchange)
             } else {
                 Log.info("user went away mid-request", ["request": exchange.requestID, "agent": exchange.route.agent])
+                if self.stream != nil { self.context.cancellationBudget.charge(exchange.route.user) }
             }
             self.stream?.cancel()
         }

@@ -66,6 +66,7 @@ final class UserHTTP2Stream {
 
     func begin(headers: [HTTPField], endStream: Bool) {
         var authorization: String?
+        var authorizationCount = 0
         var connectProtocol: String?
         var path = "/"
         var authority = "porthole"
@@ -77,11 +78,13 @@ final class UserHTTP2Stream {
             case ":authority": authority = field.value
             case ":protocol": connectProtocol = field.value
             case ":scheme": break
-            case "authorization": authorization = field.value
+            case "authorization":
+                authorization = field.value
+                authorizationCount += 1
             case "host": authority = field.value
             default:
                 if TunnelProtocol.isCredential(field.name) || field.name.hasASCIIPrefix("porthole-")
-                    || TunnelProtocol.isHopByHop(field.name)
+                    || TunnelProtocol.isHopByHop(field.name) || TunnelProtocol.isForwardingClaim(field.name)
                 {
                     continue
                 }
@@ -100,6 +103,18 @@ final class UserHTTP2Stream {
                 forwarded.append(HTTPField("sec-websocket-key", Self.webSocketKey()))
             }
         }
+        // An extended CONNECT's `:path` becomes an HTTP/1.1 GET's target at the agent.
+        if let refusal = RequestTarget.check(path, method: self.upgrade == nil ? self.method : "GET") {
+            Log.warning("request refused", ["request": self.requestID, "status": "400", "reason": refusal.description])
+            self.respondLocally(status: 400, refusal.description)
+            return
+        }
+        guard authorizationCount <= 1 else {
+            Log.warning("request refused", ["request": self.requestID, "status": "400",
+                                            "reason": "more than one Authorization header"])
+            self.respondLocally(status: 400, "more than one Authorization header")
+            return
+        }
         switch self.context.authenticator.authenticate(authorization: authorization,
                                                        peerCertificate: self.connection.connection.tls?.peerCertificate) {
         case .failure(let refusal):
@@ -110,6 +125,11 @@ final class UserHTTP2Stream {
             return
         case .success(let route):
             self.route = route
+        }
+        if let wait = self.context.cancellationBudget.refusal(for: self.route.user) {
+            self.refuse(429, "too many cancelled requests from \(self.route.user); retry in \(wait) s",
+                        extra: [HTTPField("retry-after", "\(wait)")])
+            return
         }
         guard let session = self.context.registry.leastBusySession(of: self.route.agent) else {
             self.refuse(503, "agent \(self.route.agent) is not connected")
@@ -124,6 +144,7 @@ final class UserHTTP2Stream {
             HTTPField(":authority", authority), HTTPField(":path", path),
         ]
         fields += forwarded
+        fields += TunnelProtocol.forwardingHeaders(peerHost: self.connection.connection.peerAddress?.host ?? "unknown")
         if let upgrade = self.upgrade { fields.append(HTTPField(TunnelProtocol.upgradeHeader, upgrade)) }
         fields.append(HTTPField(TunnelProtocol.serviceHeader, self.route.serviceKey))
         fields.append(HTTPField(TunnelProtocol.requestIDHeader, self.requestID))
@@ -138,21 +159,21 @@ final class UserHTTP2Stream {
         return Data(bytes).base64EncodedString()
     }
 
-    private func refuse(_ status: Int, _ message: String) {
+    private func refuse(_ status: Int, _ message: String, extra: [HTTPField] = []) {
         Log.warning("request refused", ["request": self.requestID, "agent": self.route.agent,
                                         "service": self.route.serviceKey, "user": self.route.user,
                                         "status": "\(status)", "reason": message])
         self.context.metrics.requestFinished(agent: self.route.agent, serviceType: self.route.serviceType,
                                              code: status, seconds: self.started.secondsElapsed)
-        self.respondLocally(status: status, message)
+        self.respondLocally(status: status, message, extra: extra)
     }
 
-    private func respondLocally(status: Int, _ message: String) {
+    private func respondLocally(status: Int, _ message: String, extra: [HTTPField] = []) {
         self.isDone = true
         self.responseStarted = true
         self.connection.respond(streamID: self.streamID, headers: [
             HTTPField(":status", "\(status)"), HTTPField("content-type", "application/json"),
-        ], hasBody: true)
+        ] + extra, hasBody: true)
         self.connection.sendData(streamID: self.streamID, ErrorBody.json(message, requestID: self.requestID))
         self.connection.endStream(streamID: self.streamID)
     }
@@ -185,6 +206,7 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
         if !self.isDone {
             self.isDone = true
             Log.info("user went away mid-request", ["request": self.requestID, "agent": self.route.agent])
+            if self.tunnel != nil { self.context.cancellationBudget.charge(self.route.user) }
             self.tunnel?.cancel()
         }
         self.tunnel = nil

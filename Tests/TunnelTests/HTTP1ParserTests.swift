@@ -693,7 +693,11 @@ enum HTTP1TestSupport {
                        "Proxy-Authenticate", "HTTP2-Settings", "Authorization", "Proxy-Authorization", "Cookie",
                        "Impersonate-User", "Impersonate-Extra-Scopes", "X-Remote-User", "X-Remote-Group",
                        "X-Remote-Extra-Team", "X-Forwarded-Client-Cert", "X-Porthole-Id-Token", "Host",
-                       "Porthole-User", "X-Named-By-Connection"]
+                       "Porthole-User", "X-Named-By-Connection", "X-Forwarded-User", "X-Forwarded-Groups",
+                       "X-Auth-Request-User", "X-Auth-Request-Email", "Remote-User", "X-Original-URL", "X-Rewrite-URL",
+                       "Impersonate_User", "X_Remote_User", "Any_Underscored", "X-Pomerium-Jwt-Assertion",
+                       "X-Forwarded-Access-Token", "X-Id-Token", "Forwarded", "X-Forwarded-For", "X-Real-IP",
+                       "X-Forwarded-Proto", "X-Forwarded-Host"]
         var fields = dropped.map { ($0, "v") }
         fields[0] = ("Connection", "close, X-Named-By-Connection")
         fields.append(("X-Kept", "yes"))
@@ -701,9 +705,10 @@ enum HTTP1TestSupport {
     }
 
     @Test func nearMissesAreKept() {
-        for name in ["connections", "hostname", "x-remote-users", "cookies", "authorization2", "impersonate",
-                     "portholes", "te2"] {
-            #expect(!TunnelProtocol.isHopByHop(name) && !TunnelProtocol.isCredential(name), "\(name)")
+        for name in ["connections", "hostname", "x-remote", "cookies", "authorization2", "impersonate",
+                     "portholes", "te2", "x-forwarded", "remote-users", "x-auth-request", "x-forwarded-fort"] {
+            #expect(!TunnelProtocol.isHopByHop(name) && !TunnelProtocol.isCredential(name)
+                        && !TunnelProtocol.isForwardingClaim(name), "\(name)")
         }
     }
 

@@ -118,4 +118,91 @@ private struct SessionPair {
         let garbage = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         #expect(throws: HTTP2Error.self) { try garbage.withUnsafeBytes { try server.receive($0) } }
     }
+
+    /// Many copies of one large header: HPACK indexes it once (nghttp2 indexes values up to 3/4 of its 4 KiB
+    /// table), so each repeat costs a byte on the wire.
+    private func bomb(copies: Int, size: Int) -> [HTTPField] {
+        self.requestHeaders + Array(repeating: HTTPField("x-bomb", String(repeating: "b", count: size)), count: copies)
+    }
+
+    @Test func headerListOverTheLimitIsDroppedAsItDecodesAndTheStreamIsFlagged() throws {
+        var settings = HTTP2Settings()
+        settings.maxHeaderListSize = 16 * 1024
+        var pair = try SessionPair(settings: settings)
+        let bombed = try pair.client.submitRequest(self.bomb(copies: 50, size: 3000), hasBody: false)
+        let ordinary = try pair.client.submitRequest(self.requestHeaders, hasBody: false)
+        try pair.pump()
+
+        #expect(pair.serverEvents.contains(.headerListTooLarge(streamID: bombed)))
+        #expect(!pair.serverEvents.contains { if case .headers(bombed, _, _) = $0 { true } else { false } })
+        #expect(pair.server.pendingHeaders.isEmpty && pair.server.pendingHeaderBytes.isEmpty)
+        #expect(pair.server.oversizedHeaderBlocks.isEmpty)
+        // The next stream on the same connection is untouched.
+        #expect(pair.serverEvents.contains(.headers(streamID: ordinary, headers: self.requestHeaders, endStream: true)))
+    }
+
+    @Test func headerListJustUnderTheLimitPasses() throws {
+        var settings = HTTP2Settings()
+        settings.maxHeaderListSize = 16 * 1024
+        var pair = try SessionPair(settings: settings)
+        let fields = self.bomb(copies: 4, size: 3000)
+        let stream = try pair.client.submitRequest(fields, hasBody: false)
+        try pair.pump()
+        #expect(pair.serverEvents.contains(.headers(streamID: stream, headers: fields, endStream: true)))
+    }
+
+    @Test func oversizedResponseHeadersAreFlaggedOnTheClientToo() throws {
+        var settings = HTTP2Settings()
+        settings.maxHeaderListSize = 16 * 1024
+        var pair = try SessionPair(settings: settings)
+        let stream = try pair.client.submitRequest(self.requestHeaders, hasBody: false)
+        try pair.pump()
+        try pair.server.submitResponse(
+            streamID: stream, [HTTPField(":status", "200")] + Array(self.bomb(copies: 20, size: 3000).dropFirst(5)),
+            hasBody: false)
+        try pair.pump()
+        #expect(pair.clientEvents.contains(.headerListTooLarge(streamID: stream)))
+        #expect(pair.client.pendingHeaders.isEmpty)
+    }
+
+    @Test func tunnelSettingsDoNotCountResetsAndBoundHeaderLists() throws {
+        let settings = TunnelProtocol.settings(streamWindow: 1 << 20)
+        #expect(settings.streamResetBurst >= UInt64(Int32.max))
+        #expect(settings.streamResetsPerSecond >= UInt64(Int32.max))
+        #expect(settings.maxHeaderListSize == TunnelProtocol.maxHeaderListSize)
+        #expect(settings.maxHeaderListSize < 32 << 20)
+
+        // 5,000 requests reset by the client at once, as a tunnel sees when many users cancel: nghttp2's default
+        // guard would answer GOAWAY; the tunnel's settings keep the session up.
+        var pair = try SessionPair(settings: settings)
+        try self.cancelStorm(&pair)
+        #expect(!pair.clientEvents.contains { if case .goAway = $0 { true } else { false } })
+        let after = try pair.client.submitRequest(self.requestHeaders, hasBody: false)
+        try pair.pump()
+        #expect(pair.serverEvents.contains { if case .headers(after, _, _) = $0 { true } else { false } })
+    }
+
+    /// 5,000 requests, each reset by the client once the server has it.
+    private func cancelStorm(_ pair: inout SessionPair) throws {
+        for _ in 0..<50 {
+            var streams: [Int32] = []
+            for _ in 0..<100 { streams.append(try pair.client.submitRequest(self.requestHeaders, hasBody: true)) }
+            try pair.pump()
+            for stream in streams { pair.client.reset(streamID: stream) }
+            try pair.pump()
+        }
+    }
+
+    @Test func defaultSettingsStillStopARapidResetFlood() throws {
+        var pair = try SessionPair()
+        try self.cancelStorm(&pair)
+        #expect(pair.clientEvents.contains { if case .goAway = $0 { true } else { false } })
+    }
+
+    @Test func handMadeGoAwayFrame() {
+        let frame = HTTP2Frames.goAway(lastStreamID: 5, errorCode: 1, debugData: "bad")
+        #expect(frame == [0, 0, 11, 7, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 98, 97, 100])
+        #expect(HTTP2Frames.goAway(lastStreamID: 0, errorCode: 0, debugData: String(repeating: "x", count: 999))
+            .count == 9 + 8 + 256)
+    }
 }

@@ -52,6 +52,11 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     package var tokenDefaultTTLSeconds: Int = 3600
     /// Longest service-token lifetime a request may ask for.
     package var tokenMaxTTLSeconds: Int = 24 * 3600
+    /// Requests one user may cancel (reset, or hang up on, before the response ended) in a burst; past it and
+    /// the refill, the user's new requests get 429. 0 turns the budget off.
+    package var userCancellationBurst: Int = 200
+    /// Cancellations a second that refill a user's budget.
+    package var userCancellationsPerSecond: Double = 50
 
     /// The defaults, which do not validate until the CA files are set.
     package init() {}
@@ -61,7 +66,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         case agentListen, serviceListen, controlListen, metricsListen, serviceURL, trustDomain, logLevel
         case pingIntervalSeconds, pingTimeoutSeconds, instanceID, drainTimeoutSeconds, streamWindowBytes
         case maxHeaderBytes, kubeconfigDefaultTTLSeconds, kubeconfigMaxTTLSeconds, tokenDefaultTTLSeconds
-        case tokenMaxTTLSeconds, reloadCheckSeconds
+        case tokenMaxTTLSeconds, reloadCheckSeconds, userCancellationBurst, userCancellationsPerSecond
     }
 
     /// Decodes a config file; absent fields keep their defaults, unknown fields are an error.
@@ -94,6 +99,8 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         try read(.kubeconfigMaxTTLSeconds, into: &self.kubeconfigMaxTTLSeconds)
         try read(.tokenDefaultTTLSeconds, into: &self.tokenDefaultTTLSeconds)
         try read(.tokenMaxTTLSeconds, into: &self.tokenMaxTTLSeconds)
+        try read(.userCancellationBurst, into: &self.userCancellationBurst)
+        try read(.userCancellationsPerSecond, into: &self.userCancellationsPerSecond)
     }
 
     /// The command line this configuration reads.
@@ -246,6 +253,13 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
             default: self.kubeconfigDefaultTTLSeconds, max: self.kubeconfigMaxTTLSeconds, prefix: "kubeconfig")
         try ConfigurationValidation.checkTTL(
             default: self.tokenDefaultTTLSeconds, max: self.tokenMaxTTLSeconds, prefix: "token")
+        guard self.userCancellationBurst >= 0 else {
+            throw fail("userCancellationBurst", "must be 0 (off) or more, got \(self.userCancellationBurst)")
+        }
+        guard self.userCancellationsPerSecond.isFinite, self.userCancellationsPerSecond > 0 else {
+            throw fail("userCancellationsPerSecond",
+                       "must be more than 0, got \(Self.format(self.userCancellationsPerSecond))")
+        }
     }
 
     /// The parsed log level; valid after `validate()`.

@@ -18,7 +18,7 @@ package enum HTTP1Error: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedTransferEncoding
     /// A chunk-size line or the CRLF after chunk data is malformed, or a chunk size overflows.
     case malformedChunk
-    /// The version is not `HTTP/1.x`.
+    /// The version is not `HTTP/1.x` (in a request: not `HTTP/1.0` or `HTTP/1.1`).
     case invalidVersion
     /// A line ends in LF without CR; only CRLF is accepted.
     case bareLineFeed

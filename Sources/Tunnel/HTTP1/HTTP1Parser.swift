@@ -79,6 +79,8 @@ package struct HTTP1Parser: Sendable {
     /// What the framing and connection rules need from the header fields, noted from the bytes as lines arrive.
     struct FramingFields: Sendable {
         var hasContentLength = false
+        /// `Content-Length` lines or list elements beyond one (`5, 5` or two lines): the head is rewritten to one.
+        var hasRepeatedContentLength = false
         var hasTransferEncoding = false
         var hasUpgrade = false
         var connectionClose = false
@@ -87,6 +89,7 @@ package struct HTTP1Parser: Sendable {
 
         mutating func note(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>) {
             if ASCII.equalsIgnoringCase(name, "content-length") {
+                if self.hasContentLength || value.contains(ASCII.comma) { self.hasRepeatedContentLength = true }
                 self.hasContentLength = true
             } else if ASCII.equalsIgnoringCase(name, "transfer-encoding") {
                 self.hasTransferEncoding = true
@@ -382,7 +385,9 @@ package struct HTTP1Parser: Sendable {
         let keepAlive = !fields.connectionClose && (!isHTTP10 || fields.connectionKeepAlive)
         switch self.kind {
         case .request:
-            let head = HTTPRequestHead(
+            // RFC 9112 §2.3: a server answers versions it does not implement (HTTP/1.2 included) with an error.
+            guard isHTTP10 || partial.version == "HTTP/1.1" else { throw .invalidVersion }
+            var head = HTTPRequestHead(
                 method: partial.method,
                 target: partial.target,
                 version: partial.version,
@@ -393,11 +398,13 @@ package struct HTTP1Parser: Sendable {
                 self.switchProtocols()
                 return .requestHead(head)
             }
-            try self.beginBody(Self.bodyFraming(of: partial.headers, fields, isHTTP10: isHTTP10, kind: .request))
+            let framing = try Self.bodyFraming(of: partial.headers, fields, isHTTP10: isHTTP10, kind: .request)
+            Self.normaliseContentLength(&head.headers, fields, framing)
+            self.beginBody(framing)
             self.keepAlive = keepAlive
             return .requestHead(head)
         case .response:
-            let head = HTTPResponseHead(
+            var head = HTTPResponseHead(
                 status: partial.status,
                 reason: partial.reason,
                 version: partial.version,
@@ -417,10 +424,18 @@ package struct HTTP1Parser: Sendable {
             } else {
                 try Self.bodyFraming(of: partial.headers, fields, isHTTP10: isHTTP10, kind: .response)
             }
+            Self.normaliseContentLength(&head.headers, fields, framing)
             self.beginBody(framing)
             self.keepAlive = keepAlive && framing != .untilClose
             return .responseHead(head)
         }
+    }
+
+    /// Repeated equal `Content-Length` values (`5, 5`, or two lines) become one field, so whoever reads the head
+    /// next sees the length the parser framed the body with, not a list it might read differently.
+    static func normaliseContentLength(_ headers: inout HTTPHeaders, _ fields: FramingFields, _ framing: BodyFraming) {
+        guard fields.hasRepeatedContentLength, case .length(let length) = framing else { return }
+        headers.replaceOrAdd(name: "Content-Length", value: "\(length)")
     }
 
     mutating func switchProtocols() {
@@ -577,14 +592,7 @@ extension HTTP1Parser {
         static func isDigit(_ byte: UInt8) -> Bool { byte >= self.zero && byte <= UInt8(ascii: "9") }
 
         /// The value of a hexadecimal digit, or `nil`.
-        static func hexValue(_ byte: UInt8) -> Int? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A")) + 10
-            default: nil
-            }
-        }
+        static func hexValue(_ byte: UInt8) -> Int? { Hex.value(byte) }
 
         /// A `tchar` (RFC 9110 §5.6.2).
         static func isToken(_ byte: UInt8) -> Bool {

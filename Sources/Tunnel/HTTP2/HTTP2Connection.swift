@@ -227,9 +227,34 @@ package final class HTTP2Connection {
                 }
             case .goAway(let lastStreamID, _):
                 self.delegate?.http2Connection(self, didReceiveGoAway: lastStreamID)
+            case .headerListTooLarge(let streamID):
+                self.refuseOversizedHeaders(streamID: streamID)
             }
         }
     }
+
+    /// A header block over the limit: a new request is answered 431; anything else (a response, trailers) resets
+    /// its stream, whose handler hears the reset. Either way the connection and its other streams go on.
+    private func refuseOversizedHeaders(streamID: Int32) {
+        let limit = self.session.headerListLimit
+        Log.warning("HTTP/2 header list too large", ["peer": self.peerDescription, "stream": "\(streamID)",
+                                                     "limit": "\(limit)"])
+        if let handler = self.handlers.removeValue(forKey: streamID) {
+            self.session.reset(streamID: streamID, errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)
+            handler.streamDidClose(errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)
+        } else if self.session.role == .server {
+            self.handlers[streamID] = DiscardingStream()
+            self.respond(streamID: streamID, headers: [
+                HTTPField(":status", "431"), HTTPField("content-type", "application/json"),
+            ], hasBody: true)
+            self.sendData(streamID: streamID, ErrorBody.json("request header list larger than \(limit) bytes"))
+            self.endStream(streamID: streamID)
+        } else {
+            self.session.reset(streamID: streamID, errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)
+        }
+    }
+
+    private var peerDescription: String { self.connection.peerAddress.map { "\($0)" } ?? "?" }
 
     /// Closes the connection; every open stream's handler hears it closed.
     package func close(error: ConnectionError?) {
@@ -265,18 +290,31 @@ extension HTTP2Connection: ConnectionDelegate {
         do {
             events = try self.session.receive(bytes)
         } catch {
-            Log.warning("HTTP/2 protocol error", ["peer": "\(connection.peerAddress.map { "\($0)" } ?? "?")",
-                                                  "error": "\(error)"])
-            // nghttp2 queued a GOAWAY: send it, then close.
-            var output = [UInt8]()
-            _ = try? self.session.send(into: &output)
-            connection.write(output)
-            connection.closeAfterFlush(timeout: 1)
+            self.failFatally(error)
             return
         }
         self.lastPingAnswer = .now()
         self.dispatch(events)
         self.scheduleFlush()
+    }
+
+    /// nghttp2 gave up on the connection (bad preface, flood, callback failure): whatever it still has queued
+    /// goes out, then a GOAWAY of our own that says why, since after a fatal error nghttp2 itself may send none.
+    /// Logged here once; the close that follows is not logged again as an error.
+    private func failFatally(_ error: Error) {
+        Log.warning("HTTP/2 protocol error; closing the connection", ["peer": self.peerDescription,
+                                                                       "error": "\(error)"])
+        var output = [UInt8]()
+        _ = try? self.session.send(into: &output)
+        let code = (error as? HTTP2Error)?.code == Int(NGHTTP2_ERR_FLOODED.rawValue)
+            ? NGHTTP2_ENHANCE_YOUR_CALM.rawValue : NGHTTP2_PROTOCOL_ERROR.rawValue
+        output += HTTP2Frames.goAway(lastStreamID: self.session.lastProcessedStreamID, errorCode: code,
+                                     debugData: "\(error)")
+        self.isClosed = true
+        self.pingTimer?.cancel()
+        self.pingTimer = nil
+        self.connection.write(output)
+        self.connection.closeAfterFlush(timeout: 1)
     }
 
     package func connectionDidReceiveEOF(_ connection: Connection) {

@@ -35,6 +35,7 @@ private func onBeginHeaders(
     var fields: [HTTPField] = []
     fields.reserveCapacity(16)  // a typical request or response: no regrowing while its fields arrive
     owner.pendingHeaders[frame.pointee.hd.stream_id] = fields
+    owner.pendingHeaderBytes[frame.pointee.hd.stream_id] = 0
     if owner.unconsumed[frame.pointee.hd.stream_id] == nil {
         owner.unconsumed[frame.pointee.hd.stream_id] = 0
     }
@@ -47,10 +48,21 @@ private func onHeader(
     _ flags: UInt8, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let frame, let name, let value, let owner = owner(userData) else { return 0 }
+    let streamID = frame.pointee.hd.stream_id
+    if owner.oversizedHeaderBlocks.contains(streamID) { return 0 }
+    let size = (owner.pendingHeaderBytes[streamID] ?? 0) + nameLength + valueLength + 32
+    guard size <= owner.headerListLimit else {
+        // Stop accumulating at once: what HPACK expands from a few bytes on the wire must not reach memory.
+        owner.oversizedHeaderBlocks.insert(streamID)
+        owner.pendingHeaders[streamID] = nil
+        owner.pendingHeaderBytes[streamID] = nil
+        return 0
+    }
+    owner.pendingHeaderBytes[streamID] = size
     let field = HTTPField(
         String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
         String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
-    owner.pendingHeaders[frame.pointee.hd.stream_id, default: []].append(field)
+    owner.pendingHeaders[streamID, default: []].append(field)
     return 0
 }
 
@@ -62,6 +74,12 @@ private func onFrameReceived(
     let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
     switch UInt32(header.type) {
     case NGHTTP2_HEADERS.rawValue:
+        owner.pendingHeaderBytes[header.stream_id] = nil
+        if owner.oversizedHeaderBlocks.remove(header.stream_id) != nil {
+            owner.pendingHeaders[header.stream_id] = nil
+            owner.events.append(.headerListTooLarge(streamID: header.stream_id))
+            return 0
+        }
         let fields = owner.pendingHeaders.removeValue(forKey: header.stream_id) ?? []
         owner.events.append(.headers(streamID: header.stream_id, headers: fields, endStream: endStream))
     case NGHTTP2_DATA.rawValue:
@@ -101,6 +119,8 @@ private func onStreamClose(
 ) -> Int32 {
     guard let owner = owner(userData) else { return 0 }
     owner.pendingHeaders[streamID] = nil
+    owner.pendingHeaderBytes[streamID] = nil
+    owner.oversizedHeaderBlocks.remove(streamID)
     owner.events.append(.streamClosed(streamID: streamID, errorCode: errorCode))
     return 0
 }

@@ -22,6 +22,9 @@ package enum HTTP2Event: Equatable, Sendable {
     case pingAcknowledged(sentAt: UInt64)
     /// The peer is going away; streams above `lastStreamID` were not processed.
     case goAway(lastStreamID: Int32, errorCode: UInt32)
+    /// A header block decoded to more than `HTTP2Settings.maxHeaderListSize` bytes; its fields were dropped as
+    /// they arrived, so a compressed bomb never expands in memory. The owner answers 431 or resets the stream.
+    case headerListTooLarge(streamID: Int32)
 }
 
 /// One header field as it crosses HTTP/2: lowercase name.
@@ -42,6 +45,8 @@ package struct HTTP2Settings: Sendable {
     /// The connection receive window, shared by all streams.
     package var connectionWindow: Int32 = Int32.max
     package var maxConcurrentStreams: UInt32 = 100_000
+    /// The largest decoded header list (RFC 9113 §6.5.2: names, values and 32 bytes a field) accepted on a stream;
+    /// announced as SETTINGS_MAX_HEADER_LIST_SIZE and enforced while HPACK decodes.
     package var maxHeaderListSize: UInt32 = 64 * 1024
     /// The largest frame payload the peer may send us (SETTINGS_MAX_FRAME_SIZE, 16 KiB to 16 MiB - 1).
     package var maxFrameSize: UInt32 = 16 * 1024
@@ -49,6 +54,11 @@ package struct HTTP2Settings: Sendable {
     package var enableConnectProtocol = false
     /// Validate HTTP semantics (header names, pseudo-headers, content-length). Off only between our own peers.
     package var validateHTTPMessaging = true
+    /// nghttp2's rapid-reset guard (CVE-2023-44487): GOAWAY once the peer resets more than `burst` streams
+    /// plus `perSecond` a second. Its default (1,000 and 33/s) suits a connection from one client; a tunnel end
+    /// sees the sum of every user's cancellations, which the controller budgets per user instead.
+    package var streamResetBurst: UInt64 = 1000
+    package var streamResetsPerSecond: UInt64 = 33
 
     package init() {}
 }
@@ -81,6 +91,12 @@ package final class HTTP2Session {
     var events: [HTTP2Event] = []
     /// Header fields of header blocks still arriving, by stream.
     var pendingHeaders: [Int32: [HTTPField]] = [:]
+    /// Decoded bytes of each header block still arriving, counted as RFC 9113 §6.5.2 does.
+    var pendingHeaderBytes: [Int32: Int] = [:]
+    /// Streams whose header block went over `headerListLimit`: the rest of the block is dropped as it decodes.
+    var oversizedHeaderBlocks: Set<Int32> = []
+    /// `HTTP2Settings.maxHeaderListSize`.
+    let headerListLimit: Int
     /// Outbound bodies, by stream.
     var outbound: [Int32: OutboundBody] = [:]
     /// Bytes received per stream and not yet consumed, so a dropped stream can give the connection window back.
@@ -95,6 +111,7 @@ package final class HTTP2Session {
 
     package init(role: HTTP2Role, settings: HTTP2Settings = HTTP2Settings()) throws {
         self.role = role
+        self.headerListLimit = Int(settings.maxHeaderListSize)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -106,6 +123,7 @@ package final class HTTP2Session {
         nghttp2_option_set_no_auto_window_update(option, 1)
         nghttp2_option_set_no_http_messaging(option, settings.validateHTTPMessaging ? 0 : 1)
         nghttp2_option_set_max_send_header_block_length(option, 256 * 1024)
+        nghttp2_option_set_stream_reset_rate_limit(option, settings.streamResetBurst, settings.streamResetsPerSecond)
 
         // The owner (self) must exist before the session so the session can be a `let`; user_data is set after.
         var created: OpaquePointer?
@@ -186,8 +204,6 @@ package final class HTTP2Session {
     package var isAlive: Bool {
         nghttp2_session_want_read(self.session) != 0 || nghttp2_session_want_write(self.session) != 0
     }
-
-    package var wantsWrite: Bool { nghttp2_session_want_write(self.session) != 0 }
 
     /// Opens a stream with a request. With `hasBody` the stream stays open for `sendData` and `endStream`.
     package func submitRequest(_ headers: [HTTPField], hasBody: Bool) throws -> Int32 {
@@ -273,6 +289,9 @@ package final class HTTP2Session {
         let last = nghttp2_session_get_last_proc_stream_id(self.session)
         nghttp2_submit_goaway(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0)
     }
+
+    /// The highest stream ID the peer opened that this side processed, for a GOAWAY.
+    package var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(self.session) }
 
     /// Streams currently open in nghttp2's view, for picking the least busy session.
     package var remoteWindow: Int32 { nghttp2_session_get_remote_window_size(self.session) }

@@ -31,16 +31,80 @@ package enum TunnelProtocol {
     /// the frames (and of the per-frame work at both ends) that the 16 KiB default would take.
     package static let maxFrameSize: UInt32 = 64 * 1024
 
+    /// The largest header list a tunnel end accepts: the controller's largest user header section
+    /// (`maxHeaderBytes` may be up to 16 MiB) plus room for the `porthole-*` headers. Bounded, unlike nghttp2's
+    /// default, so no peer can make a tunnel end expand an HPACK bomb.
+    package static let maxHeaderListSize: UInt32 = (16 << 20) + (64 << 10)
+
+    /// The HTTP/2 settings of both tunnel ends.
+    ///
+    /// The rapid-reset guard is sized for a multiplexer: every user's cancellations cross the tunnel as resets,
+    /// so counting them against the tunnel would let any user take it down for everyone. The controller limits
+    /// cancellations per user (`CancellationBudget`) before they reach the tunnel.
+    package static func settings(streamWindow: Int, maxHeaderListSize: UInt32 = Self.maxHeaderListSize)
+        -> HTTP2Settings
+    {
+        var settings = HTTP2Settings()
+        settings.streamWindow = Int32(streamWindow)
+        settings.validateHTTPMessaging = false
+        settings.maxFrameSize = self.maxFrameSize
+        settings.maxHeaderListSize = maxHeaderListSize
+        settings.streamResetBurst = UInt64(Int32.max)
+        settings.streamResetsPerSecond = UInt64(Int32.max)
+        return settings
+    }
+
+    /// Whether a tunnel stream is the controller's own hello rather than a user request. User requests always
+    /// carry `porthole-service` (the controller sets it and strips any `porthole-*` header a user sends), so a
+    /// user's path, even `/.porthole/v1/hello`, never reaches the tunnel protocol.
+    package static func isHello(_ headers: [HTTPField]) -> Bool {
+        var path: String?
+        for field in headers {
+            if field.name == self.serviceHeader { return false }
+            if field.name == ":path" { path = field.value }
+        }
+        return path == self.helloPath
+    }
+
     /// Headers that carry a user's credentials or identity claims; never forwarded to a backend.
+    ///
+    /// Besides credentials this covers every header a backend or a proxy in front of it might read as "who the
+    /// user is" or "which URL was asked for" (`X-Forwarded-User`, `X-Auth-Request-*`, `Remote-User`,
+    /// `X-Original-URL`, …), and every name with an underscore: CGI and WSGI backends, and nginx with
+    /// `underscores_in_headers`, read `Impersonate_User` as `Impersonate-User`.
     package static func isCredential(_ lowercasedName: String) -> Bool {
         switch lowercasedName {
-        case "authorization", "proxy-authorization", "cookie", "x-remote-user", "x-forwarded-client-cert",
-             "x-porthole-id-token":
+        case "authorization", "proxy-authorization", "cookie", "x-forwarded-client-cert", "x-porthole-id-token",
+             "x-forwarded-user", "x-forwarded-groups", "x-forwarded-email", "x-forwarded-preferred-username",
+             "x-forwarded-access-token", "x-forwarded-id-token", "x-id-token", "remote-user", "remote-groups",
+             "remote-email", "x-original-url", "x-rewrite-url", "x-original-uri":
             return true
         default:
-            return lowercasedName.hasASCIIPrefix("impersonate-") || lowercasedName.hasASCIIPrefix("x-remote-group")
-                || lowercasedName.hasASCIIPrefix("x-remote-extra-")
+            return lowercasedName.hasASCIIPrefix("impersonate-") || lowercasedName.hasASCIIPrefix("x-remote-")
+                || lowercasedName.hasASCIIPrefix("x-auth-request-") || lowercasedName.hasASCIIPrefix("x-pomerium-")
+                || lowercasedName.utf8.contains(UInt8(ascii: "_"))
         }
+    }
+
+    /// Headers that say where a request came from. The controller drops the user's and sets its own
+    /// (`X-Forwarded-For`, `X-Forwarded-Proto`, `Forwarded`), so a backend never sees only what a user claimed.
+    package static func isForwardingClaim(_ lowercasedName: String) -> Bool {
+        switch lowercasedName {
+        case "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
+             "x-forwarded-prefix", "x-real-ip", "x-client-ip", "true-client-ip":
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The forwarding headers the controller adds for a user connecting from `peerHost`.
+    package static func forwardingHeaders(peerHost: String) -> [HTTPField] {
+        let node = peerHost.contains(":") ? "\"[\(peerHost)]\"" : peerHost
+        return [
+            HTTPField("x-forwarded-for", peerHost), HTTPField("x-forwarded-proto", "https"),
+            HTTPField("forwarded", "for=\(node);proto=https"),
+        ]
     }
 
     /// Hop-by-hop headers (RFC 9110 §7.6.1) plus HTTP/2's `http2-settings`; names lowercased.
@@ -63,7 +127,7 @@ package enum TunnelProtocol {
         fields.reserveCapacity(headers.count)
         for (name, value) in headers {
             let lower = name.asciiLowercased()
-            if self.isHopByHop(lower) || self.isCredential(lower) || lower == "host"
+            if self.isHopByHop(lower) || self.isCredential(lower) || self.isForwardingClaim(lower) || lower == "host"
                 || lower.hasASCIIPrefix("porthole-") || lower.hasASCIIPrefix(":") || named.contains(lower)
             {
                 continue
