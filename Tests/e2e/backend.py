@@ -12,6 +12,7 @@ Endpoints (every one answers 401 unless `Authorization: Bearer T` when --expect-
 
     GET  /                      {"hello": "porthole demo backend"}
     GET  /headers               the method, target, path, query and headers this request arrived with
+    GET  /base/headers          the same, for services whose URL has the base path /base
     POST /echo                  the request body back, same Content-Type (Content-Length or chunked bodies)
     POST /sha256                {"sha256": hex, "bytes": N} of the body, streamed, never held in memory
     GET  /bytes?n=N&seed=S[&id=X]  N deterministic bytes (see `deterministic_chunks`), 64 KiB writes;
@@ -219,6 +220,7 @@ class Handler(BaseHTTPRequestHandler):
             ("HEAD", "/"): self.root,
             ("GET", "/headers"): self.echo_headers,
             ("POST", "/headers"): self.echo_headers,
+            ("GET", "/base/headers"): self.echo_headers,
             ("POST", "/echo"): self.echo,
             ("PUT", "/echo"): self.echo,
             ("POST", "/sha256"): self.sha256,
