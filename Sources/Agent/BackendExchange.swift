@@ -126,9 +126,17 @@ final class BackendExchange {
         self.dial()
     }
 
+    /// Resolves the backend's name off the tunnel's loop, then connects on it.
     private func dial() {
+        Resolver.resolve(host: self.service.host, port: self.service.port, deliverOn: self.tunnel.queue) { result in
+            self.connect(result)
+        }
+    }
+
+    private func connect(_ resolved: Result<[SocketAddress], Error>) {
+        guard !self.finished else { return }  // cancelled while the name was being looked up
         do {
-            guard let address = try SocketAddress.resolve(host: self.service.host, port: self.service.port).first else {
+            guard let address = try resolved.get().first else {
                 throw ConnectionError.io(IOError(errno: EHOSTUNREACH, call: "resolve"))
             }
             let connection = try Connection.connect(to: address, tls: self.service.tls,
@@ -366,3 +374,6 @@ extension BackendExchange: ConnectionDelegate {
         ])
     }
 }
+
+// Confined to the tunnel connection's queue, like the backend connection it drives; the resolver answers there too.
+extension BackendExchange: @unchecked Sendable {}

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 import Tunnel
@@ -101,12 +102,17 @@ final class BackendService: Sendable {
 
 /// The agent's credential for one backend, as headers; token and password files are re-read when they change
 /// (projected service-account tokens rotate), and only then.
+///
+/// The files are looked at (`stat`) at most once per `recheckInterval`, not on every request: the request path runs
+/// on a tunnel's event loop, and a rotated token is picked up within that interval.
 final class BackendCredential: Sendable {
     private let credential: KubernetesAccess.Credential
-    private let cache = Mutex<(fingerprint: String, headers: [(String, String)])?>(nil)
+    private let recheckInterval: UInt64
+    private let cache = Mutex<(fingerprint: String, headers: [(String, String)], checkedAt: UInt64)?>(nil)
 
-    init(_ credential: KubernetesAccess.Credential) {
+    init(_ credential: KubernetesAccess.Credential, recheckInterval: Double = 1) {
         self.credential = credential
+        self.recheckInterval = UInt64(recheckInterval * 1e9)
     }
 
     func headers() throws -> [(String, String)] {
@@ -132,10 +138,16 @@ final class BackendCredential: Sendable {
     }
 
     private func cached(_ paths: [String], read: () throws -> [(String, String)]) throws -> [(String, String)] {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let hit = self.cache.withLock { $0 }
+        if let hit, now &- hit.checkedAt < self.recheckInterval { return hit.headers }
         let fingerprint = FileFingerprint.of(paths)
-        if let hit = self.cache.withLock({ $0 }), hit.fingerprint == fingerprint { return hit.headers }
+        if let hit, hit.fingerprint == fingerprint {
+            self.cache.withLock { $0?.checkedAt = now }
+            return hit.headers
+        }
         let headers = try read()
-        self.cache.withLock { $0 = (fingerprint, headers) }
+        self.cache.withLock { $0 = (fingerprint, headers, now) }
         return headers
     }
 }

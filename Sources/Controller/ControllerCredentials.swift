@@ -27,8 +27,8 @@ struct ControllerCredentials: Sendable {
         } else {
             let names = configuration.serverNames
             let issued = try authority.issueWithNewKey(CertificateSpec(
-                commonName: names.first ?? "porthole-controller", dnsNames: names.filter { !Self.isIPAddress($0) },
-                ipAddresses: names.filter { Self.isIPAddress($0) }, validity: Self.selfIssuedValidity, usage: .server))
+                commonName: names.first ?? "porthole-controller", dnsNames: names.filter { !Resolver.isIPAddress($0) },
+                ipAddresses: names.filter { Resolver.isIPAddress($0) }, validity: Self.selfIssuedValidity, usage: .server))
             chain = [issued.certificate]
             key = issued.key
         }
@@ -56,11 +56,5 @@ struct ControllerCredentials: Sendable {
     static func files(of configuration: ControllerConfiguration) -> [String] {
         [configuration.caCertFile, configuration.caKeyFile, configuration.serverCertFile, configuration.serverKeyFile]
             .compactMap { $0 }
-    }
-
-    static func isIPAddress(_ text: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 }

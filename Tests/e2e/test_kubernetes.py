@@ -929,19 +929,26 @@ def test_exec_output_nobody_reads_stalls_only_that_exec(kube: KubeTunnel) -> Non
                "the stand-in to see the exec cancelled once kubectl is gone")
 
 
-def test_rotated_service_account_token_takes_effect_at_once(kube: KubeTunnel, kube_services_file: Path) -> None:
-    """The agent re-reads bearerTokenFile on every request: a wrong token is the API server's 401 for kubectl, the
-    right one works again at once (no agent restart)."""
+def test_rotated_service_account_token_takes_effect_within_a_second(kube: KubeTunnel,
+                                                                     kube_services_file: Path) -> None:
+    """The agent checks bearerTokenFile at most once a second (not on every request, which runs on the tunnel's
+    event loop): a wrong token is the API server's 401 for kubectl within that second, the right one works again as
+    quickly (no agent restart)."""
     token_file = kube_services_file.with_name(kube_services_file.stem + "-token")
     good = token_file.read_text()
     try:
         token_file.write_text("not-the-token")
-        refused = kube.kubectl("get", "pods", "-n", "default")
-        assert refused.returncode != 0
-        assert "Unauthorized" in refused.stderr.decode(), refused.stderr
+        started = time.monotonic()
+        refused = wait_until(lambda: (r := kube.kubectl("get", "pods", "-n", "default")).returncode != 0 and r,
+                             5, "kubectl to be refused with the rotated-out token")
+        # kubectl words the API server's 401 either way, depending on which of its calls met it first.
+        stderr = refused.stderr.decode()
+        assert "Unauthorized" in stderr or "provide credentials" in stderr, stderr
+        assert time.monotonic() - started < 3
     finally:
         token_file.write_text(good)
-    ok(kube.kubectl("get", "pods", "-n", "default"))
+    wait_until(lambda: kube.kubectl("get", "pods", "-n", "default").returncode == 0, 5,
+               "kubectl to work again with the good token")
     assert kube.agent.tunnels_up() == 1
 
 

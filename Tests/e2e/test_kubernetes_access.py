@@ -50,10 +50,14 @@ def test_in_cluster_service_account_and_rotating_token(ca: CA, kube_standin, sta
         refused = https_request(controller.service_address, client_context(ca), "GET", "/api/v1/namespaces",
                                 token=token)
         assert refused.status == 401, refused.body  # the API server's answer to the stale token
-        # The kubelet rotates the projected token by renaming a new file into place: the next request uses it.
+        # The kubelet rotates the projected token by renaming a new file into place: requests use it within the
+        # second the agent waits between checks of the file.
         fresh = mount / "token.new"
         fresh.write_text(kube_standin.token)
         fresh.rename(mount / "token")
+        token = controller.control().service_token()["token"]
+        wait_until(lambda: https_request(controller.service_address, client_context(ca), "GET", "/api/v1/namespaces",
+                                         token=token).status == 200, 5, "the rotated token to be used")
         assert "default" in namespaces_through(controller)
     finally:
         agent.stop()

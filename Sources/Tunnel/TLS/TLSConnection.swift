@@ -70,7 +70,7 @@ package final class TLSConnection {
     }
 
     private func configureServerName(_ serverName: String, verify: Bool) throws {
-        let isIPAddress = Self.isIPAddress(serverName)
+        let isIPAddress = Resolver.isIPAddress(serverName)
         if !isIPAddress {
             guard CTunnelShims_SSL_set_tlsext_host_name(self.ssl, serverName) == 1 else {
                 throw OpenSSLError(call: "SSL_set_tlsext_host_name")
@@ -87,11 +87,6 @@ package final class TLSConnection {
                 throw OpenSSLError(call: "X509_VERIFY_PARAM_set1_host")
             }
         }
-    }
-
-    private static func isIPAddress(_ text: String) -> Bool {
-        var storage = in6_addr()
-        return inet_pton(AF_INET, text, &storage) == 1 || inet_pton(AF_INET6, text, &storage) == 1
     }
 
     /// Feeds ciphertext that arrived from the peer.
