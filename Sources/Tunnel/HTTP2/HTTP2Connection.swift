@@ -8,7 +8,8 @@ package protocol HTTP2StreamHandler: AnyObject {
     /// Body bytes; acknowledge them with `HTTP2Connection.consume` once written onward.
     func streamDidReceiveData(_ bytes: [UInt8])
     func streamDidReceiveEnd()
-    /// Queued outbound bytes left for the wire; the producer may send more.
+    /// `count` queued outbound body bytes reached the kernel (not merely nghttp2's frames); the producer may send
+    /// more, and bytes it relayed from another hop may be acknowledged there.
     func streamDidDrain(_ count: Int)
     /// The stream is gone; 0 after a clean finish, else the reset code.
     func streamDidClose(errorCode: UInt32)
@@ -54,6 +55,8 @@ package final class HTTP2Connection {
     /// Held strongly until the connection closes: the delegate usually lives only as long as the connection.
     package var delegate: HTTP2ConnectionDelegate?
     private var handlers: [Int32: HTTP2StreamHandler] = [:]
+    /// Body bytes framed into each write, reported to their stream's handler once the socket took that write.
+    private var drainLedger = FlushLedger<AnyObject>()
     private var isFlushScheduled = false
     private var pingTimer: DispatchSourceTimer?
     private var lastPingAnswer = DispatchTime.now()
@@ -183,13 +186,27 @@ package final class HTTP2Connection {
                 return
             }
             // Already one batch per turn (`scheduleFlush`): no cork.
-            if !output.isEmpty { self.connection.write(output, more: false) }
+            if !output.isEmpty {
+                self.recordDrains(events, written: output.count)
+                self.connection.write(output, more: false)
+            }
             self.dispatch(events)
             if output.isEmpty { break }
         }
         if !self.session.isAlive {
             self.close(error: nil)
         }
+    }
+
+    /// Notes which streams' body bytes are in a write of `written` bytes about to be handed to the connection.
+    private func recordDrains(_ events: [HTTP2Event], written: Int) {
+        var unrecorded = written
+        for case .drained(let streamID, let count) in events {
+            guard let handler = self.handlers[streamID] else { continue }
+            self.drainLedger.record(written: unrecorded, body: count, for: handler)
+            unrecorded = 0
+        }
+        if unrecorded > 0 { self.drainLedger.record(written: unrecorded, body: 0, for: nil) }
     }
 
     private func dispatch(_ events: [HTTP2Event]) {
@@ -215,8 +232,8 @@ package final class HTTP2Connection {
                 }
             case .endStream(let streamID):
                 self.handlers[streamID]?.streamDidReceiveEnd()
-            case .drained(let streamID, let count):
-                self.handlers[streamID]?.streamDidDrain(count)
+            case .drained:
+                break  // recorded in `drainLedger` with the write that carries them
             case .streamClosed(let streamID, let errorCode):
                 self.handlers.removeValue(forKey: streamID)?.streamDidClose(errorCode: errorCode)
             case .pingAcknowledged(let sentAt):
@@ -322,6 +339,7 @@ extension HTTP2Connection: ConnectionDelegate {
     }
 
     package func connection(_ connection: Connection, didFlush count: Int) {
+        self.drainLedger.flushed(count) { handler, body in (handler as? HTTP2StreamHandler)?.streamDidDrain(body) }
         if connection.outboundByteCount < self.socketHighWater / 2 { self.scheduleFlush() }
     }
 
