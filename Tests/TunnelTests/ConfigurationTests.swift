@@ -489,11 +489,15 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         #expect(
             configurationError { _ = try self.decode(json) }
                 == .malformedFile(
-                    path: "services.json", reason: "services: no services: list at least one (see docs/configuration.md)"))
+                    path: "services.json",
+                    reason: "services: no services: list at least one (see docs/configuration.md)"))
     }
 
     @Test(arguments: [
-        (#"{"services": [{"type":"jenkins","name":"a","url":"http://a"},]}"#, 1, 61, "trailing comma before `]`; JSON allows none"),
+        (
+            #"{"services": [{"type":"jenkins","name":"a","url":"http://a"},]}"#, 1, 61,
+            "trailing comma before `]`; JSON allows none"
+        ),
         ("{\n  \"services\": [],\n}", 2, 17, "trailing comma before `}`; JSON allows none"),
         ("{\n  \"services\": [\n    {\"type\" \"jenkins\"}\n  ]\n}", 3, 13, "expected `:` after the field name"),
         (#"{"services": ["#, 1, 15, "unexpected end of the file; expected a value"),

@@ -69,7 +69,8 @@ import Testing
 
 @Suite struct AuthorizationHeaderTests {
     @Test(arguments: [
-        ("Bearer abc", AuthorizationHeader.bearer("abc")), ("bearer  abc ", .bearer("abc")), (" BEARER abc", .bearer("abc")),
+        ("Bearer abc", AuthorizationHeader.bearer("abc")), ("bearer  abc ", .bearer("abc")),
+        (" BEARER abc", .bearer("abc")),
         ("Bearer", .emptyBearer), ("Bearer ", .emptyBearer), ("bearer \t ", .emptyBearer),
         ("Basic dXNlcg==", .unsupported(scheme: "Basic")), ("Bearerabc", .unsupported(scheme: "Bearerabc")),
         ("", .unsupported(scheme: "")),

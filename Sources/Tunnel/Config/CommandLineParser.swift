@@ -130,8 +130,9 @@ package struct CommandLineParser: Sendable {
     /// Parses `arguments` (without the executable name).
     ///
     /// - Throws: `ConfigurationError.helpRequested` if `-h` or `--help` appears anywhere, then
-    ///   `.versionRequested` if `--version` does, otherwise `ConfigurationError.usage` for an unknown option, a missing value, a value given to a boolean flag, a
-    ///   non-repeatable option given twice, or a positional argument.
+    ///   `.versionRequested` if `--version` does, otherwise `ConfigurationError.usage` for an unknown option, a
+    ///   missing value, a value given to a boolean flag, a non-repeatable option given twice, or a positional
+    ///   argument.
     package func parse(_ arguments: [String]) throws -> Arguments {
         if arguments.contains(where: { $0 == "-h" || $0 == "--help" }) {
             throw ConfigurationError.helpRequested
@@ -239,8 +240,8 @@ package struct CommandLineParser: Sendable {
     }
 
     /// Runs `body` (which loads a configuration) and returns its result; on `--help` prints `usage` (on
-    /// `--version` the command and version) to stdout and exits 0, on a configuration error prints `error: …` to stderr and exits 64, and on any other error
-    /// exits 1. Keeps every `main.swift` to one call.
+    /// `--version` the command and version) to stdout and exits 0, on a configuration error prints `error: …` to
+    /// stderr and exits 64, and on any other error exits 1. Keeps every `main.swift` to one call.
     package static func exitOnUsageError<Value>(usage: String, _ body: () throws -> Value) -> Value {
         do {
             return try body()

@@ -94,8 +94,8 @@ enum JSONSyntax {
                     return
                 case nil:
                     throw self.failure("unexpected end of the file inside an \(what); expected `,` or \(closing)")
-                default:
-                    throw self.failure("expected `,` or \(closing) in an \(what), found \(Self.describe(self.current!))")
+                case let byte?:
+                    throw self.failure("expected `,` or \(closing) in an \(what), found \(Self.describe(byte))")
                 }
             }
         }
