@@ -14,6 +14,9 @@ struct AgentMain {
         } catch ConfigurationError.helpRequested {
             print(Self.summary + "\n\n" + AgentConfiguration.usage)
             exit(0)
+        } catch ConfigurationError.versionRequested(let command) {
+            print(ConfigurationError.versionRequested(command: command))
+            exit(0)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n\n\(AgentConfiguration.usage)\n".utf8))
             exit(64)
@@ -28,7 +31,8 @@ struct AgentMain {
         } catch {
             Log.error("agent failed to start", ["error": "\(error)"])
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            exit(1)
+            // A bad services or credential file is bad input, like a bad flag; anything else is a runtime failure.
+            exit(error is AgentError ? 64 : ConfigurationError.exitStatus(forStartupError: error))
         }
     }
 

@@ -47,9 +47,9 @@ final class AgentIdentity: Sendable {
     private static func load(certFile: String, keyFile: String, caFile: String) throws
         -> (name: String, tls: TLSContext, notAfter: Date)
     {
-        let chain = try Certificate.chain(pem: TextFile.read(certFile, role: "agent certificate"))
-        let key = try PrivateKey(pem: TextFile.read(keyFile, role: "agent key"))
-        let trusted = try Certificate.chain(pem: TextFile.read(caFile, role: "CA certificate"))
+        let chain = try PEMFile.certificates(certFile, role: "agent certificate")
+        let key = try PEMFile.privateKey(keyFile, role: "agent key")
+        let trusted = try PEMFile.certificates(caFile, role: "CA certificate")
         guard let leaf = chain.first else { throw AgentError.configuration("\(certFile) holds no certificate") }
         let name = try Self.agentName(of: leaf)
         let tls = try TLSContext.client(certificateChain: chain, key: key, trustedCAs: trusted, verifyPeer: true,

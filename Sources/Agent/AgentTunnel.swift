@@ -166,12 +166,13 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
         guard let service = self.context.services[serviceKey] else {
             let requestID = headers.first { $0.name == TunnelProtocol.requestIDHeader }?.value
             Log.warning("request for an unknown service", ["service": serviceKey, "request": requestID ?? "-"])
-            connection.respond(streamID: streamID, headers: [
-                HTTPField(":status", "404"), HTTPField("content-type", "application/json"),
+            let error = ErrorResponse(
+                status: 404, message: "agent \(self.context.name) has no service \(serviceKey)",
+                serviceType: serviceKey.split(separator: "/").first.map(String.init), requestID: requestID)
+            connection.respond(streamID: streamID, headers: error.http2Headers(adding: [
                 HTTPField(TunnelProtocol.errorHeader, "1"),
-            ], hasBody: true)
-            connection.sendData(streamID: streamID, ErrorBody.json(
-                "agent \(self.context.name) has no service \(serviceKey)", requestID: requestID))
+            ]), hasBody: true)
+            connection.sendData(streamID: streamID, error.body)
             connection.endStream(streamID: streamID)
             return DiscardingStream()
         }

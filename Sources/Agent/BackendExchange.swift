@@ -144,11 +144,21 @@ final class BackendExchange {
             self.backend = connection
             connection.start(delegate: self)
         } catch {
-            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)")
+            self.failUnreachable(error)
         }
     }
 
-    private func fail(status: Int, _ message: String) {
+    /// Answers 502 ServiceUnavailable for a backend that cannot be reached, or 504 Timeout when connecting or its
+    /// TLS handshake timed out.
+    private func failUnreachable(_ error: any Error) {
+        if case .timedOut? = error as? ConnectionError {
+            self.fail(status: 504, reason: .timeout, "service \(self.service.key) is unreachable: \(error)")
+        } else {
+            self.fail(status: 502, reason: .serviceUnavailable, "service \(self.service.key) is unreachable: \(error)")
+        }
+    }
+
+    private func fail(status: Int, reason: ErrorResponse.Reason? = nil, _ message: String) {
         guard !self.finished else { return }
         Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
                                                 "error": message])
@@ -160,11 +170,12 @@ final class BackendExchange {
         } else {
             self.responseStarted = true
             self.finished = true
-            self.tunnel.respond(streamID: self.streamID, headers: [
-                HTTPField(":status", "\(status)"), HTTPField("content-type", "application/json"),
+            let error = ErrorResponse(status: status, reason: reason, message: message,
+                                      serviceType: self.service.definition.type, requestID: self.requestID)
+            self.tunnel.respond(streamID: self.streamID, headers: error.http2Headers(adding: [
                 HTTPField(TunnelProtocol.errorHeader, "1"),
-            ], hasBody: true)
-            self.tunnel.sendData(streamID: self.streamID, ErrorBody.json(message, requestID: self.requestID))
+            ]), hasBody: true)
+            self.tunnel.sendData(streamID: self.streamID, error.body)
             self.tunnel.endStream(streamID: self.streamID)
         }
         self.backend?.close()
@@ -354,7 +365,7 @@ extension BackendExchange: ConnectionDelegate {
             return
         }
         if let error, !self.finished {
-            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)")
+            self.failUnreachable(error)
         } else if self.upgraded && !self.finished {
             self.finished = true
             self.tunnel.endStream(streamID: self.streamID)

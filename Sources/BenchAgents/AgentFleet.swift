@@ -29,8 +29,8 @@ final class AgentFleet: Sendable {
 
     init(options: BenchOptions) throws {
         self.options = options
-        let caPEM = try String(contentsOfFile: options.caCertFile, encoding: .utf8)
-        let keyPEM = try String(contentsOfFile: options.caKeyFile, encoding: .utf8)
+        let caPEM = try PEMFile.read(options.caCertFile, role: "CA certificate", expecting: "CERTIFICATE")
+        let keyPEM = try PEMFile.read(options.caKeyFile, role: "CA key", expecting: "PRIVATE KEY")
         self.authority = try CertificateAuthority(certificatePEM: caPEM, keyPEM: keyPEM)
         self.trusted = try Certificate.chain(pem: caPEM)
         self.reporter = DispatchSource.makeTimerSource(queue: self.output)

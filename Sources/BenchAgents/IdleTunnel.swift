@@ -97,11 +97,13 @@ extension IdleTunnel: HTTP2ConnectionDelegate {
             self.finishFirstDial()
             return DiscardingStream()
         }
-        connection.respond(streamID: streamID, headers: [
-            HTTPField(":status", "404"), HTTPField("content-type", "application/json"),
+        let serviceType = headers.first { $0.name == TunnelProtocol.serviceHeader }?.value.split(separator: "/").first
+        let error = ErrorResponse(status: 404, message: "bench agent \(self.name) serves nothing",
+                                  serviceType: serviceType.map(String.init))
+        connection.respond(streamID: streamID, headers: error.http2Headers(adding: [
             HTTPField(TunnelProtocol.errorHeader, "1"),
-        ], hasBody: true)
-        connection.sendData(streamID: streamID, ErrorBody.json("bench agent \(self.name) serves nothing"))
+        ]), hasBody: true)
+        connection.sendData(streamID: streamID, error.body)
         connection.endStream(streamID: streamID)
         return DiscardingStream()
     }

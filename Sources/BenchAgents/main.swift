@@ -13,7 +13,7 @@ do {
     fleet = try AgentFleet(options: options)
 } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-    exit(1)
+    exit(ConfigurationError.exitStatus(forStartupError: error))
 }
 fleet.emit(["event": "start", "pid": Int(getpid()), "openFiles": descriptors, "count": options.count])
 fleet.startReporting(interval: 0.05)

@@ -19,6 +19,9 @@ struct Refusal: Error, Sendable, Equatable {
     var reason: String
     /// Short label for metrics.
     var label: String
+    /// The service type when it is known despite the refusal (an expired token still names its service), so the
+    /// error can take that service's shape.
+    var serviceType: String?
 }
 
 /// Decides who a service-listener request comes from and where it may go: a bearer service token first, else the
@@ -32,15 +35,17 @@ struct Authenticator: Sendable {
 
     func authenticate(authorization: String?, peerCertificate: Certificate?) -> Result<Route, Refusal> {
         if let authorization {
-            // Byte-wise: a token is hundreds of bytes, and splitting by Character would break graphemes for nothing.
-            guard let space = authorization.utf8.firstIndex(of: UInt8(ascii: " ")),
-                  String(authorization[..<space]).caseInsensitiveEquals("bearer")
-            else {
+            let token: String
+            switch AuthorizationHeader(authorization) {
+            case .bearer(let bearer):
+                token = bearer
+            case .emptyBearer:
+                return .failure(Refusal(status: 401, reason: "empty bearer token", label: "empty_token"))
+            case .unsupported:
                 return .failure(Refusal(status: 401, reason: "unsupported Authorization scheme: use Bearer <token>",
                                         label: "scheme"))
             }
             do {
-                let token = authorization[authorization.utf8.index(after: space)...].trimmingOptionalWhitespace()
                 let claims: ServiceTokenClaims
                 if let cached = self.verifiedTokens.claims(for: token) {
                     claims = cached
@@ -52,7 +57,10 @@ struct Authenticator: Sendable {
                 return .success(Route(agent: claims.agent, serviceType: claims.type, serviceName: claims.service,
                                       user: claims.sub))
             } catch let error as ServiceTokenError {
-                return .failure(Refusal(status: 401, reason: "invalid service token: \(error)", label: "token"))
+                // Past the signature check the claims are the CA's own: they say which service the user meant.
+                let signed = error == .expired || error == .wrongAudience
+                return .failure(Refusal(status: 401, reason: "invalid service token: \(error)", label: "token",
+                                        serviceType: signed ? ServiceToken.unverifiedClaims(token)?.type : nil))
             } catch {
                 return .failure(Refusal(status: 401, reason: "invalid service token", label: "token"))
             }

@@ -17,13 +17,13 @@ struct ControllerCredentials: Sendable {
 
     init(configuration: ControllerConfiguration) throws {
         let authority = try CertificateAuthority(
-            certificatePEM: TextFile.read(configuration.caCertFile, role: "CA certificate"),
-            keyPEM: TextFile.read(configuration.caKeyFile, role: "CA key"))
+            certificatePEM: PEMFile.read(configuration.caCertFile, role: "CA certificate", expecting: "CERTIFICATE"),
+            keyPEM: PEMFile.read(configuration.caKeyFile, role: "CA key", expecting: "PRIVATE KEY"))
         let chain: [Certificate]
         let key: PrivateKey
         if let certFile = configuration.serverCertFile, let keyFile = configuration.serverKeyFile {
-            chain = try Certificate.chain(pem: TextFile.read(certFile, role: "server certificate"))
-            key = try PrivateKey(pem: TextFile.read(keyFile, role: "server key"))
+            chain = try PEMFile.certificates(certFile, role: "server certificate")
+            key = try PEMFile.privateKey(keyFile, role: "server key")
         } else {
             let names = configuration.serverNames
             let issued = try authority.issueWithNewKey(CertificateSpec(

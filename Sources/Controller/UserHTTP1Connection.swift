@@ -146,7 +146,8 @@ final class UserHTTP1Connection {
             self.context.metrics.authFailure(reason: refusal.label)
             Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "\(refusal.status)",
                                             "reason": refusal.reason])
-            self.respondLocally(status: refusal.status, message: refusal.reason, close: hasBody)
+            self.respondLocally(status: refusal.status, message: refusal.reason, serviceType: refusal.serviceType,
+                                close: hasBody)
             return
         case .success(let found):
             route = found
@@ -189,22 +190,21 @@ final class UserHTTP1Connection {
                                         "status": "\(status)", "reason": message])
         self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
                                              code: status, seconds: exchange.started.secondsElapsed)
-        self.respondLocally(status: status, message: message, close: close, retryAfter: retryAfter)
+        self.respondLocally(status: status, message: message, serviceType: exchange.route.serviceType, close: close,
+                            retryAfter: retryAfter)
     }
 
-    /// Answers from the controller itself with a JSON error; a tunnel stream already opened for the request is
-    /// cancelled, so the agent and the backend let go of it too.
-    private func respondLocally(status: Int, message: String, close: Bool, retryAfter: Int? = nil) {
+    /// Answers from the controller itself with an error shaped for the service (`serviceType`), if known; a tunnel
+    /// stream already opened for the request is cancelled, so the agent and the backend let go of it too.
+    private func respondLocally(status: Int, message: String, serviceType: String? = nil, close: Bool,
+                                retryAfter: Int? = nil)
+    {
         self.stream?.cancel()
-        let body = ErrorBody.json(message, requestID: self.exchange?.requestID)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: "\(body.count)")
-        if let retryAfter { headers.add(name: "Retry-After", value: "\(retryAfter)") }
+        let error = ErrorResponse(status: status, message: message, serviceType: serviceType,
+                                  requestID: self.exchange?.requestID)
         let mustClose = close || !(self.exchange?.keepAlive ?? false)
-        if mustClose { headers.add(name: "Connection", value: "close") }
-        self.connection.write(HTTP1Serializer.responseHead(HTTPResponseHead(status: status, headers: headers)))
-        self.connection.write(body)
+        let extra = retryAfter.map { [HTTPField("Retry-After", "\($0)")] } ?? []
+        self.connection.write(error.http1Message(keepAlive: !mustClose, adding: extra))
         self.exchange = nil
         self.stream = nil
         if mustClose {

@@ -121,7 +121,7 @@ final class UserHTTP2Stream {
             self.context.metrics.authFailure(reason: refusal.label)
             Log.warning("request refused", ["request": self.requestID, "status": "\(refusal.status)",
                                             "reason": refusal.reason])
-            self.respondLocally(status: refusal.status, refusal.reason)
+            self.respondLocally(status: refusal.status, refusal.reason, serviceType: refusal.serviceType)
             return
         case .success(let route):
             self.route = route
@@ -165,16 +165,17 @@ final class UserHTTP2Stream {
                                         "status": "\(status)", "reason": message])
         self.context.metrics.requestFinished(agent: self.route.agent, serviceType: self.route.serviceType,
                                              code: status, seconds: self.started.secondsElapsed)
-        self.respondLocally(status: status, message, extra: extra)
+        self.respondLocally(status: status, message, serviceType: self.route.serviceType, extra: extra)
     }
 
-    private func respondLocally(status: Int, _ message: String, extra: [HTTPField] = []) {
+    /// Answers from the controller itself with an error shaped for the service (`serviceType`), if known.
+    private func respondLocally(status: Int, _ message: String, serviceType: String? = nil, extra: [HTTPField] = []) {
         self.isDone = true
         self.responseStarted = true
-        self.connection.respond(streamID: self.streamID, headers: [
-            HTTPField(":status", "\(status)"), HTTPField("content-type", "application/json"),
-        ] + extra, hasBody: true)
-        self.connection.sendData(streamID: self.streamID, ErrorBody.json(message, requestID: self.requestID))
+        let error = ErrorResponse(status: status, message: message, serviceType: serviceType,
+                                  requestID: self.requestID)
+        self.connection.respond(streamID: self.streamID, headers: error.http2Headers(adding: extra), hasBody: true)
+        self.connection.sendData(streamID: self.streamID, error.body)
         self.connection.endStream(streamID: self.streamID)
     }
 }

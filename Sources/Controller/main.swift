@@ -13,6 +13,9 @@ do {
 } catch ConfigurationError.helpRequested {
     print(summary + "\n\n" + ControllerConfiguration.usage)
     exit(0)
+} catch ConfigurationError.versionRequested(let command) {
+    print(ConfigurationError.versionRequested(command: command))
+    exit(0)
 } catch {
     FileHandle.standardError.write(Data("error: \(error)\n\n\(ControllerConfiguration.usage)\n".utf8))
     exit(64)
@@ -24,7 +27,7 @@ do {
 } catch {
     Log.error("controller failed to start", ["error": "\(error)"])
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-    exit(1)
+    exit(ConfigurationError.exitStatus(forStartupError: error))
 }
 controller.start()
 let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGHUP])

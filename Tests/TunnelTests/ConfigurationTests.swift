@@ -286,7 +286,6 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
             (#"{"agentListen": "8441"}"#, "agentListen: \"8441\" has no port"),
             (#"{"serverNames": "a"}"#, "serverNames: expected an array"),
             (#"{"caCertFile": null, "pingIntervalSecond": 3}"#, "pingIntervalSecond: unknown field (known fields: "),
-            (#"{"caCertFile": "#, "not valid JSON"),
             (#"[]"#, "expected an object"),
         ]
         for (json, prefix) in cases {
@@ -441,10 +440,13 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         try ServicesFile.decode(Data(json.utf8), path: "services.json")
     }
 
+    /// The field a services file with `service` after a valid one is refused for; the error names the file first.
     private func invalid(_ service: String) -> String? {
-        invalidField {
+        let error = configurationError {
             _ = try self.decode(#"{"services": [{"type":"jenkins","name":"ok","url":"http://j"}, "# + service + "]}")
         }
+        guard case .malformedFile("services.json", let reason)? = error else { return nil }
+        return reason.components(separatedBy: ": ").first
     }
 
     @Test func exampleFileLoadsAndValidates() throws {
@@ -480,7 +482,44 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         #expect(file.services == [ServiceDefinition(type: "x-custom", name: "a", url: "https://a.example")])
         #expect(file.services[0].insecureSkipVerify == false && file.services[0].annotations.isEmpty)
         #expect(file.services[0].maxIdleConnections == ServiceDefinition.defaultMaxIdleConnections)
-        #expect(try self.decode("{}").services.isEmpty)
+    }
+
+    @Test(arguments: ["{}", #"{"services": []}"#])
+    func anEmptyServiceListIsRefused(json: String) {
+        #expect(
+            configurationError { _ = try self.decode(json) }
+                == .malformedFile(
+                    path: "services.json",
+                    reason: "services: no services: list at least one (see docs/configuration.md)"))
+    }
+
+    @Test(arguments: [
+        (
+            #"{"services": [{"type":"jenkins","name":"a","url":"http://a"},]}"#, 1, 61,
+            "trailing comma before `]`; JSON allows none"
+        ),
+        ("{\n  \"services\": [],\n}", 2, 17, "trailing comma before `}`; JSON allows none"),
+        ("{\n  \"services\": [\n    {\"type\" \"jenkins\"}\n  ]\n}", 3, 13, "expected `:` after the field name"),
+        (#"{"services": ["#, 1, 15, "unexpected end of the file; expected a value"),
+        (#"{"services": [{'type': 'x'}]}"#, 1, 16, "expected a quoted field name, found `'`"),
+        ("{\"é\": 1 2}", 1, 9, "expected `,` or `}` in an object, found `2`"),
+        ("", 1, 1, "the file is empty; expected a JSON object"),
+        (#"{"a": 01}"#, 1, 7, "a number cannot start with 0"),
+        (#"{"a": "x"} {}"#, 1, 12, "unexpected text after the JSON document"),
+    ])
+    func syntaxErrorsNameLineAndColumn(json: String, line: Int, column: Int, reason: String) {
+        #expect(
+            configurationError { _ = try self.decode(json) }
+                == .syntax(path: "services.json", line: line, column: column, reason: reason))
+    }
+
+    @Test func aSyntaxErrorReadsAsFileLineColumn() {
+        let error = ConfigurationError.syntax(path: "s.json", line: 3, column: 7, reason: "trailing comma before `]`")
+        #expect("\(error)" == "s.json:3:7: trailing comma before `]`")
+    }
+
+    @Test func validJSONPassesTheSyntaxCheck() throws {
+        try JSONSyntax.check(Array(#" {"a": [1, -0.5e+3, true, false, null, "\u00e9\n", {}, []]} "#.utf8))
     }
 
     @Test func relativePathsResolveAgainstTheFile() throws {
@@ -556,17 +595,19 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
             configurationError {
                 _ = try self.decode(#"{"services": [{"type":"gitlab","name":"a","url":"http://a"}]}"#)
             }
-                == .invalid(
-                    field: "services[0].type",
-                    reason: "\"gitlab\" is not one of kubernetes, jenkins, argocd; custom types start with \"x-\""))
+                == .malformedFile(
+                    path: "services.json",
+                    reason: "services[0].type: \"gitlab\" is not one of kubernetes, jenkins, argocd; custom types "
+                        + "start with \"x-\""))
         #expect(
             configurationError {
                 _ = try self.decode(
                     #"{"services": [{"type":"jenkins","name":"a","url":"http://a"},"#
                         + #"{"type":"jenkins","name":"a","url":"http://b"}]}"#)
             }
-                == .invalid(
-                    field: "services[1].name", reason: "jenkins service \"a\" is already defined by services[0]"))
+                == .malformedFile(
+                    path: "services.json",
+                    reason: "services[1].name: jenkins service \"a\" is already defined by services[0]"))
     }
 
     @Test(arguments: [
@@ -593,5 +634,34 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         }
         #expect(path == "services.json")
         #expect(reason.hasPrefix(prefix), "got \(reason)")
+    }
+}
+
+@Suite struct CommandLineVersionTests {
+    private let parser = CommandLineParser(command: "porthole-test", summary: "Tests.", options: [
+        .flag("--force", help: "Overwrite."),
+    ])
+
+    @Test(arguments: [["--version"], ["--force", "--version"], ["--bogus", "--version"]])
+    func versionWinsOverEverythingButHelp(arguments: [String]) {
+        #expect(throws: ConfigurationError.versionRequested(command: "porthole-test")) {
+            try self.parser.parse(arguments)
+        }
+        #expect(throws: ConfigurationError.helpRequested) { try self.parser.parse(arguments + ["-h"]) }
+    }
+
+    @Test func versionPrintsCommandAndVersionAndExitsZero() {
+        let outcome = CommandLineParser.outcome(of: ConfigurationError.versionRequested(command: "porthole-test"),
+                                                usage: "USAGE\n")
+        #expect(outcome == .init(status: 0, standardOutput: "porthole-test \(portholeVersion)\n", standardError: ""))
+        #expect(self.parser.usage.contains("  --version   Print the version and exit.\n"))
+    }
+
+    @Test func startupErrorsFromBadFilesExit64() {
+        #expect(ConfigurationError.exitStatus(forStartupError: ConfigurationError.syntax(
+            path: "s.json", line: 1, column: 1, reason: "x")) == 64)
+        #expect(ConfigurationError.exitStatus(forStartupError: PEMFileError(
+            path: "ca.crt", role: "CA certificate", problem: .wrongContent(expected: "CERTIFICATE", found: nil))) == 64)
+        #expect(ConfigurationError.exitStatus(forStartupError: IOError(errno: EADDRINUSE, call: "bind")) == 1)
     }
 }

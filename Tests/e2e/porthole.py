@@ -538,11 +538,16 @@ class Response:
         return json.loads(self.body)
 
     def error(self) -> str:
-        """The `error` of a JSON error body (fails the test if the body is not one)."""
+        """The reason in an error body Porthole wrote: the `error` of `{"error": …}`, or the `message` of the
+        Kubernetes `Status` a `kubernetes` service gets (fails the test if the body is neither)."""
         try:
             value = self.json()
         except ValueError:
             raise AssertionError(f"expected a JSON error body, got {self.status} {self.body[:300]!r}") from None
+        if isinstance(value, dict) and value.get("kind") == "Status":
+            assert value.get("status") == "Failure" and value.get("code") == self.status, value
+            assert isinstance(value.get("message"), str) and value["message"], value
+            return value["message"]
         assert isinstance(value, dict) and isinstance(value.get("error"), str) and value["error"], (
             f"expected {{\"error\": \"...\"}}, got {self.status} {self.body[:300]!r}")
         return value["error"]

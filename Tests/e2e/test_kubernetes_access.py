@@ -120,6 +120,6 @@ contexts:
     controller = start_controller()
     agent = ManagedProcess("agent-exec-plugin", agent_argv(ca, controller, services), tmp_path)
     code = wait_until(lambda: agent.process.poll(), 20, "the agent to refuse to start")
-    assert code == 1
+    assert code == 64  # bad input in a file the user named, like a bad flag
     messages = " ".join(e.get("error", "") for e in agent.logs)
     assert "exec credential plugin" in messages, agent.tail()

@@ -117,10 +117,11 @@ package struct CommandLineParser: Sendable {
     /// Declared options, in the order the usage text lists them.
     package var options: [Option]
 
-    /// A parser for `command` accepting `options` (plus `-h`/`--help`, always).
+    /// A parser for `command` accepting `options` (plus `-h`/`--help` and `--version`, always).
     package init(command: String, summary: String, options: [Option]) {
         precondition(Set(options.map(\.name)).count == options.count, "duplicate option")
         precondition(options.allSatisfy { $0.name.hasPrefix("--") && $0.name.count > 2 }, "options start with --")
+        precondition(!options.contains { $0.name == "--version" || $0.name == "--help" }, "built-in option")
         self.command = command
         self.summary = summary
         self.options = options
@@ -128,12 +129,16 @@ package struct CommandLineParser: Sendable {
 
     /// Parses `arguments` (without the executable name).
     ///
-    /// - Throws: `ConfigurationError.helpRequested` if `-h` or `--help` appears anywhere, otherwise
-    ///   `ConfigurationError.usage` for an unknown option, a missing value, a value given to a boolean flag, a
-    ///   non-repeatable option given twice, or a positional argument.
+    /// - Throws: `ConfigurationError.helpRequested` if `-h` or `--help` appears anywhere, then
+    ///   `.versionRequested` if `--version` does, otherwise `ConfigurationError.usage` for an unknown option, a
+    ///   missing value, a value given to a boolean flag, a non-repeatable option given twice, or a positional
+    ///   argument.
     package func parse(_ arguments: [String]) throws -> Arguments {
         if arguments.contains(where: { $0 == "-h" || $0 == "--help" }) {
             throw ConfigurationError.helpRequested
+        }
+        if arguments.contains("--version") {
+            throw ConfigurationError.versionRequested(command: self.command)
         }
         let byName = Dictionary(uniqueKeysWithValues: self.options.map { ($0.name, $0) })
         var result = Arguments(declared: Set(byName.keys))
@@ -195,6 +200,7 @@ package struct CommandLineParser: Sendable {
             return (flag, option.help, notes.isEmpty ? "" : "(\(notes.joined(separator: "; ")))")
         }
         rows.append(("-h, --help", "Show this help and exit.", ""))
+        rows.append(("--version", "Print the version and exit.", ""))
         let width = min(rows.map(\.0.count).max() ?? 0, 32)
         let indent = String(repeating: " ", count: width + 4)
         let summary = Self.wrap(self.summary, width: 110).joined(separator: "\n")
@@ -233,9 +239,9 @@ package struct CommandLineParser: Sendable {
         return lines + [line]
     }
 
-    /// Runs `body` (which loads a configuration) and returns its result; on `--help` prints `usage` to stdout
-    /// and exits 0, on a configuration error prints `error: …` to stderr and exits 64, and on any other error
-    /// exits 1. Keeps every `main.swift` to one call.
+    /// Runs `body` (which loads a configuration) and returns its result; on `--help` prints `usage` (on
+    /// `--version` the command and version) to stdout and exits 0, on a configuration error prints `error: …` to
+    /// stderr and exits 64, and on any other error exits 1. Keeps every `main.swift` to one call.
     package static func exitOnUsageError<Value>(usage: String, _ body: () throws -> Value) -> Value {
         do {
             return try body()
@@ -259,6 +265,8 @@ package struct CommandLineParser: Sendable {
         switch error {
         case ConfigurationError.helpRequested:
             return Outcome(status: 0, standardOutput: usage, standardError: "")
+        case ConfigurationError.versionRequested:
+            return Outcome(status: 0, standardOutput: "\(error)\n", standardError: "")
         case ConfigurationError.usage(let message):
             return Outcome(status: 64, standardOutput: "", standardError: "error: \(message)\n\n\(usage)")
         case let error as ConfigurationError:

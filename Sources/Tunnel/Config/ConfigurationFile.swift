@@ -5,7 +5,8 @@ import Foundation
 enum ConfigurationFile {
     /// Decodes `type` from the JSON file at `path`.
     ///
-    /// - Throws: `ConfigurationError.unreadableFile` or `.malformedFile` naming the field at fault.
+    /// - Throws: `ConfigurationError.unreadableFile`, `.syntax` with the line and column, or `.malformedFile`
+    ///   naming the field at fault.
     static func read<Value: Decodable>(_ type: Value.Type, path: String) throws -> Value {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -23,6 +24,11 @@ enum ConfigurationFile {
 
     /// Decodes `type` from JSON `data`; `path` only names the source in errors.
     static func decode<Value: Decodable>(_ type: Value.Type, from data: Data, path: String) throws -> Value {
+        do {
+            try JSONSyntax.check(Array(data))
+        } catch {
+            throw ConfigurationError.syntax(path: path, line: error.line, column: error.column, reason: error.reason)
+        }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {

@@ -30,7 +30,8 @@ package struct SimpleResponse: Sendable, Equatable {
 
     /// `{"error": message}` as JSON, the error shape every Porthole listener uses.
     package static func error(_ status: Int, _ message: String) -> SimpleResponse {
-        SimpleResponse(status: status, headers: Self.contentType("application/json"), body: ErrorBody.json(message))
+        let error = ErrorResponse(status: status, message: message, serviceType: nil)
+        return SimpleResponse(status: status, headers: Self.contentType(ErrorResponse.contentType), body: error.body)
     }
 
     /// `text` as the body, with `contentType`.

@@ -261,10 +261,10 @@ package final class HTTP2Connection {
             handler.streamDidClose(errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)
         } else if self.session.role == .server {
             self.handlers[streamID] = DiscardingStream()
-            self.respond(streamID: streamID, headers: [
-                HTTPField(":status", "431"), HTTPField("content-type", "application/json"),
-            ], hasBody: true)
-            self.sendData(streamID: streamID, ErrorBody.json("request header list larger than \(limit) bytes"))
+            let error = ErrorResponse(status: 431, message: "request header list larger than \(limit) bytes",
+                                      serviceType: nil)
+            self.respond(streamID: streamID, headers: error.http2Headers(), hasBody: true)
+            self.sendData(streamID: streamID, error.body)
             self.endStream(streamID: streamID)
         } else {
             self.session.reset(streamID: streamID, errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)

@@ -122,6 +122,9 @@ package final class HTTP2Session {
         defer { nghttp2_option_del(option) }
         nghttp2_option_set_no_auto_window_update(option, 1)
         nghttp2_option_set_no_http_messaging(option, settings.validateHTTPMessaging ? 0 : 1)
+        // A value with surrounding white space (`authorization: Bearer `) reaches us, as over HTTP/1.1, so the
+        // user gets a reason instead of a bare RST_STREAM; control characters are still refused.
+        nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(option, 1)
         nghttp2_option_set_max_send_header_block_length(option, 256 * 1024)
         nghttp2_option_set_stream_reset_rate_limit(option, settings.streamResetBurst, settings.streamResetsPerSecond)
 

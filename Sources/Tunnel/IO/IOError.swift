@@ -21,6 +21,8 @@ package enum ConnectionError: Error, Equatable, Sendable, CustomStringConvertibl
     case tls(String)
     case timedOut(String)
     case protocolViolation(String)
+    /// getaddrinfo failed for `host`; `reason` is its own message (`Name or service not known`), not an errno.
+    case resolution(host: String, reason: String)
 
     package var description: String {
         switch self {
@@ -28,6 +30,7 @@ package enum ConnectionError: Error, Equatable, Sendable, CustomStringConvertibl
         case .tls(let reason): "TLS: \(reason)"
         case .timedOut(let what): "timed out: \(what)"
         case .protocolViolation(let reason): reason
+        case .resolution(let host, let reason): "cannot resolve \(host): \(reason)"
         }
     }
 }

@@ -14,8 +14,9 @@ package struct SocketAddress: Sendable, CustomStringConvertible {
         let lookup = host.isEmpty ? "0.0.0.0" : host
         let rc = getaddrinfo(lookup, String(port), &hints, &result)
         guard rc == 0, let first = result else {
-            throw ConnectionError.io(IOError(errno: EHOSTUNREACH, call: "getaddrinfo(\(lookup)): "
-                                             + String(cString: gai_strerror(rc))))
+            // getaddrinfo reports in its own codes; errno means something only for EAI_SYSTEM.
+            let reason = rc == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(rc))
+            throw ConnectionError.resolution(host: lookup, reason: reason)
         }
         defer { freeaddrinfo(result) }
         var addresses: [SocketAddress] = []

@@ -106,6 +106,14 @@ package enum ServiceToken {
         return claims
     }
 
+    /// The claims of `token` without any check: only to shape the error for a token `verify` refused after its
+    /// signature passed (expired, wrong audience), never to authorize.
+    package static func unverifiedClaims(_ token: String) -> ServiceTokenClaims? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = Self.decodeBase64URL(parts[1]) else { return nil }
+        return try? JSONDecoder().decode(ServiceTokenClaims.self, from: Data(payload))
+    }
+
     /// Base64url without padding (RFC 7515 section 2).
     static func base64URL(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString()

@@ -169,15 +169,6 @@ package struct AdvertisedService: Codable, Sendable, Equatable, Hashable {
     }
 }
 
-/// A JSON error body as users receive it: `{"error": "..."}`.
-package enum ErrorBody {
-    package static func json(_ message: String, requestID: String? = nil) -> [UInt8] {
-        var text = "{\"error\":\(Log.jsonString(message))"
-        if let requestID { text += ",\"requestID\":\(Log.jsonString(requestID))" }
-        return Array((text + "}\n").utf8)
-    }
-}
-
 /// Short random identifiers for requests and sessions.
 package enum RandomID {
     /// `bytes` bytes from the system's cryptographic generator, as lowercase hex: for identifiers that must not
