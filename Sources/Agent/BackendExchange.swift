@@ -51,9 +51,7 @@ final class BackendExchange {
             case ":authority", ":scheme", ":protocol": break
             case TunnelProtocol.requestIDHeader: requestID = field.value
             case TunnelProtocol.upgradeHeader: upgrade = field.value
-            case _ where field.name.hasASCIIPrefix("porthole-"): break
-            case _ where TunnelProtocol.isCredential(field.name) || TunnelProtocol.isHopByHop(field.name):
-                break
+            case _ where !HeaderRules.agentForwards(field.name): break
             default:
                 if field.name == "content-length" { hasLength = true }
                 forwarded.add(name: field.name, value: field.value)
@@ -304,7 +302,7 @@ extension BackendExchange: ConnectionDelegate {
             // The user may have half-closed before the backend switched: pass that on now.
             if self.requestEnded { self.backend?.shutdownOutput() }
         }
-        fields += TunnelProtocol.forwardableHeaders(head.headers)
+        fields += HeaderRules.fields(of: head.headers, where: HeaderRules.responseForwards)
         let noBody = self.method == "HEAD" || head.status == 204 || head.status == 304
         self.tunnel.respond(streamID: self.streamID, headers: fields, hasBody: !noBody)
         if noBody {

@@ -170,7 +170,7 @@ final class UserHTTP1Connection {
             HTTPField(":method", head.method), HTTPField(":scheme", "https"),
             HTTPField(":authority", head.headers[first: "host"] ?? "porthole"), HTTPField(":path", head.target),
         ]
-        fields += TunnelProtocol.forwardableHeaders(head.headers)
+        fields += HeaderRules.fields(of: head.headers, where: HeaderRules.controllerForwards)
         fields += TunnelProtocol.forwardingHeaders(peerHost: self.connection.peerAddress?.host ?? "unknown")
         fields.append(HTTPField(TunnelProtocol.serviceHeader, route.serviceKey))
         fields.append(HTTPField(TunnelProtocol.requestIDHeader, requestID))

@@ -83,11 +83,7 @@ final class UserHTTP2Stream {
                 authorizationCount += 1
             case "host": authority = field.value
             default:
-                if TunnelProtocol.isCredential(field.name) || field.name.hasASCIIPrefix("porthole-")
-                    || TunnelProtocol.isHopByHop(field.name) || TunnelProtocol.isForwardingClaim(field.name)
-                {
-                    continue
-                }
+                if !HeaderRules.controllerForwards(field.name) { continue }
                 forwarded.append(field)
             }
         }

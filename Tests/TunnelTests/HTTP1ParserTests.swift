@@ -684,32 +684,58 @@ enum HTTP1TestSupport {
     @Test func endToEndHeadersPassLowercasedInOrder() {
         let headers = HTTPHeaders([("Content-Type", "application/json"), ("X-Custom", "a"), ("x-custom", "b"),
                                    ("ETag", "\"1\"")])
-        #expect(TunnelProtocol.forwardableHeaders(headers).map { "\($0.name)=\($0.value)" }
+        #expect(HeaderRules.fields(of: headers, where: HeaderRules.controllerForwards).map { "\($0.name)=\($0.value)" }
                     == ["content-type=application/json", "x-custom=a", "x-custom=b", "etag=\"1\""])
     }
 
-    @Test func hopByHopCredentialsHostOursAndConnectionNamedAreDropped() {
-        let dropped = ["Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-                       "Proxy-Authenticate", "HTTP2-Settings", "Authorization", "Proxy-Authorization", "Cookie",
-                       "Impersonate-User", "Impersonate-Extra-Scopes", "X-Remote-User", "X-Remote-Group",
-                       "X-Remote-Extra-Team", "X-Forwarded-Client-Cert", "X-Porthole-Id-Token", "Host",
-                       "Porthole-User", "X-Named-By-Connection", "X-Forwarded-User", "X-Forwarded-Groups",
-                       "X-Auth-Request-User", "X-Auth-Request-Email", "Remote-User", "X-Original-URL", "X-Rewrite-URL",
-                       "Impersonate_User", "X_Remote_User", "Any_Underscored", "X-Pomerium-Jwt-Assertion",
-                       "X-Forwarded-Access-Token", "X-Id-Token", "Forwarded", "X-Forwarded-For", "X-Real-IP",
-                       "X-Forwarded-Proto", "X-Forwarded-Host"]
-        var fields = dropped.map { ($0, "v") }
-        fields[0] = ("Connection", "close, X-Named-By-Connection")
-        fields.append(("X-Kept", "yes"))
-        #expect(TunnelProtocol.forwardableHeaders(HTTPHeaders(fields)).map(\.name) == ["x-kept"])
+    /// The rule as a table: each name's kind, and whether the controller (user → tunnel), the agent
+    /// (tunnel → backend) and the response path pass it on.
+    @Test(arguments: [
+        ("content-type", HeaderRules.Kind.endToEnd, true, true, true),
+        ("x-kept", .endToEnd, true, true, true),
+        ("connection", .hopByHop, false, false, false), ("keep-alive", .hopByHop, false, false, false),
+        ("proxy-connection", .hopByHop, false, false, false), ("te", .hopByHop, false, false, false),
+        ("trailer", .hopByHop, false, false, false), ("transfer-encoding", .hopByHop, false, false, false),
+        ("upgrade", .hopByHop, false, false, false), ("proxy-authenticate", .hopByHop, false, false, false),
+        ("http2-settings", .hopByHop, false, false, false),
+        ("authorization", .credential, false, false, false), ("proxy-authorization", .credential, false, false, false),
+        ("cookie", .credential, false, false, false), ("impersonate-user", .credential, false, false, false),
+        ("impersonate-extra-scopes", .credential, false, false, false),
+        ("x-forwarded-client-cert", .credential, false, false, false),
+        ("x-porthole-id-token", .credential, false, false, false), ("x-id-token", .credential, false, false, false),
+        ("x-forwarded-access-token", .credential, false, false, false),
+        ("x-remote-user", .identityClaim, false, false, false), ("x-remote-group", .identityClaim, false, false, false),
+        ("x-remote-extra-team", .identityClaim, false, false, false),
+        ("x-forwarded-user", .identityClaim, false, false, false),
+        ("x-forwarded-groups", .identityClaim, false, false, false),
+        ("x-auth-request-user", .identityClaim, false, false, false),
+        ("x-pomerium-jwt-assertion", .identityClaim, false, false, false),
+        ("remote-user", .identityClaim, false, false, false), ("x-original-url", .identityClaim, false, false, false),
+        ("x-rewrite-url", .identityClaim, false, false, false),
+        ("impersonate_user", .identityClaim, false, false, false), ("any_underscored", .identityClaim, false, false, false),
+        ("forwarded", .forwardingClaim, false, true, true), ("x-forwarded-for", .forwardingClaim, false, true, true),
+        ("x-real-ip", .forwardingClaim, false, true, true), ("x-forwarded-proto", .forwardingClaim, false, true, true),
+        ("porthole-user", .tunnel, false, false, false), ("porthole-service", .tunnel, false, false, false),
+        ("host", .host, false, false, false), (":path", .pseudo, false, false, false),
+        // Near misses stay end to end.
+        ("connections", .endToEnd, true, true, true), ("hostname", .endToEnd, true, true, true),
+        ("x-remote", .endToEnd, true, true, true), ("cookies", .endToEnd, true, true, true),
+        ("authorization2", .endToEnd, true, true, true), ("impersonate", .endToEnd, true, true, true),
+        ("portholes", .endToEnd, true, true, true), ("te2", .endToEnd, true, true, true),
+        ("x-forwarded", .endToEnd, true, true, true), ("remote-users", .endToEnd, true, true, true),
+        ("x-auth-request", .endToEnd, true, true, true), ("x-forwarded-fort", .endToEnd, true, true, true),
+    ] as [(String, HeaderRules.Kind, Bool, Bool, Bool)])
+    func headerRule(name: String, kind: HeaderRules.Kind, controller: Bool, agent: Bool, response: Bool) {
+        #expect(HeaderRules.kind(of: name) == kind)
+        #expect(HeaderRules.controllerForwards(name) == controller)
+        #expect(HeaderRules.agentForwards(name) == agent)
+        #expect(HeaderRules.responseForwards(name) == response)
     }
 
-    @Test func nearMissesAreKept() {
-        for name in ["connections", "hostname", "x-remote", "cookies", "authorization2", "impersonate",
-                     "portholes", "te2", "x-forwarded", "remote-users", "x-auth-request", "x-forwarded-fort"] {
-            #expect(!TunnelProtocol.isHopByHop(name) && !TunnelProtocol.isCredential(name)
-                        && !TunnelProtocol.isForwardingClaim(name), "\(name)")
-        }
+    @Test func headersNamedInConnectionAreDroppedToo() {
+        let headers = HTTPHeaders([("Connection", "close, X-Named-By-Connection"), ("X-Named-By-Connection", "v"),
+                                   ("X-Kept", "yes")])
+        #expect(HeaderRules.fields(of: headers, where: HeaderRules.controllerForwards).map(\.name) == ["x-kept"])
     }
 
     @Test func asciiHelpers() {

@@ -66,38 +66,6 @@ package enum TunnelProtocol {
         return path == self.helloPath
     }
 
-    /// Headers that carry a user's credentials or identity claims; never forwarded to a backend.
-    ///
-    /// Besides credentials this covers every header a backend or a proxy in front of it might read as "who the
-    /// user is" or "which URL was asked for" (`X-Forwarded-User`, `X-Auth-Request-*`, `Remote-User`,
-    /// `X-Original-URL`, …), and every name with an underscore: CGI and WSGI backends, and nginx with
-    /// `underscores_in_headers`, read `Impersonate_User` as `Impersonate-User`.
-    package static func isCredential(_ lowercasedName: String) -> Bool {
-        switch lowercasedName {
-        case "authorization", "proxy-authorization", "cookie", "x-forwarded-client-cert", "x-porthole-id-token",
-             "x-forwarded-user", "x-forwarded-groups", "x-forwarded-email", "x-forwarded-preferred-username",
-             "x-forwarded-access-token", "x-forwarded-id-token", "x-id-token", "remote-user", "remote-groups",
-             "remote-email", "x-original-url", "x-rewrite-url", "x-original-uri":
-            return true
-        default:
-            return lowercasedName.hasASCIIPrefix("impersonate-") || lowercasedName.hasASCIIPrefix("x-remote-")
-                || lowercasedName.hasASCIIPrefix("x-auth-request-") || lowercasedName.hasASCIIPrefix("x-pomerium-")
-                || lowercasedName.utf8.contains(UInt8(ascii: "_"))
-        }
-    }
-
-    /// Headers that say where a request came from. The controller drops the user's and sets its own
-    /// (`X-Forwarded-For`, `X-Forwarded-Proto`, `Forwarded`), so a backend never sees only what a user claimed.
-    package static func isForwardingClaim(_ lowercasedName: String) -> Bool {
-        switch lowercasedName {
-        case "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
-             "x-forwarded-prefix", "x-real-ip", "x-client-ip", "true-client-ip":
-            return true
-        default:
-            return false
-        }
-    }
-
     /// The forwarding headers the controller adds for a user connecting from `peerHost`.
     package static func forwardingHeaders(peerHost: String) -> [HTTPField] {
         let node = peerHost.contains(":") ? "\"[\(peerHost)]\"" : peerHost
@@ -105,36 +73,6 @@ package enum TunnelProtocol {
             HTTPField("x-forwarded-for", peerHost), HTTPField("x-forwarded-proto", "https"),
             HTTPField("forwarded", "for=\(node);proto=https"),
         ]
-    }
-
-    /// Hop-by-hop headers (RFC 9110 §7.6.1) plus HTTP/2's `http2-settings`; names lowercased.
-    package static func isHopByHop(_ lowercasedName: String) -> Bool {
-        switch lowercasedName {
-        case "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-             "proxy-authenticate", "http2-settings":
-            return true
-        default:
-            return false
-        }
-    }
-
-    /// End-to-end headers of an HTTP/1.1 message, lowercased, minus hop-by-hop ones, anything named in
-    /// `Connection`, credentials, and our own `porthole-*` headers (which only we may set).
-    package static func forwardableHeaders(_ headers: HTTPHeaders) -> [HTTPField] {
-        let connectionTokens = headers.tokens("connection")
-        let named = connectionTokens.isEmpty ? [] : Set(connectionTokens)
-        var fields: [HTTPField] = []
-        fields.reserveCapacity(headers.count)
-        for (name, value) in headers {
-            let lower = name.asciiLowercased()
-            if self.isHopByHop(lower) || self.isCredential(lower) || self.isForwardingClaim(lower) || lower == "host"
-                || lower.hasASCIIPrefix("porthole-") || lower.hasASCIIPrefix(":") || named.contains(lower)
-            {
-                continue
-            }
-            fields.append(HTTPField(lower, value))
-        }
-        return fields
     }
 }
 
