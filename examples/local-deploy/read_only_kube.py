@@ -72,7 +72,11 @@ class Upstream:
         with self.lock:
             if self.configuration.refresh_api_key_hook is not None:
                 self.configuration.refresh_api_key_hook(self.configuration)
-            return self.configuration.get_api_key_with_prefix("authorization")
+            # auth_settings() knows where each client version keeps the token ("BearerToken", "authorization").
+            for setting in self.configuration.auth_settings().values():
+                if setting.get("in") == "header" and setting.get("key", "").lower() == "authorization":
+                    return setting.get("value")
+            return None
 
     def connect(self) -> http.client.HTTPSConnection:
         return http.client.HTTPSConnection(self.host, self.port, context=self.tls, timeout=3600)

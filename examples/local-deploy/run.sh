@@ -71,12 +71,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-# start NAME LOG COMMAND...: runs COMMAND in the background, in its own session (so Ctrl-C reaches only this
-# script, which stops everything in order), stderr to LOG, stdout to NAME.out, without the lock descriptor.
+# start NAME COMMAND...: runs COMMAND in the background, in its own session (so Ctrl-C reaches only this script,
+# which stops everything in order), stderr to NAME.log, stdout to NAME.out, without the lock descriptor.
 start() {
-    local name=$1 log=$2
-    shift 2
-    setsid "$@" >"$DEMO/$name.out" 2>"$log" 9>&- </dev/null &
+    local name=$1
+    shift
+    setsid "$@" >"$DEMO/$name.out" 2>"$DEMO/$name.log" 9>&- </dev/null &
     names+=("$name")
     pids+=($!)
 }
@@ -88,8 +88,8 @@ ready() {
         if ! kill -0 "$pid" 2>/dev/null; then
             local status=0
             wait "$pid" || status=$?
-            echo "error: $name exited (status $status) before it was ready; the end of $file:" >&2
-            tail -n 8 "$file" >&2
+            echo "error: $name exited (status $status) before it was ready; the end of its log, $DEMO/$name.log:" >&2
+            tail -n 8 "$DEMO/$name.log" >&2
             exit 1
         fi
         if ((SECONDS >= deadline)); then
@@ -109,7 +109,7 @@ listening() {  # FILE: the address a Python fixture printed as {"listening": "HO
 
 # -- the web backend ----------------------------------------------------------------------------------------------
 echo -n "demo-backend-token" >"$DEMO/backend-token"
-start backend "$DEMO/backend.log" "$PYTHON" "$ROOT/Tests/e2e/backend.py" --listen 127.0.0.1:0 \
+start backend "$PYTHON" "$ROOT/Tests/e2e/backend.py" --listen 127.0.0.1:0 \
     --expect-token demo-backend-token
 ready backend "$DEMO/backend.out" listening 10
 BACKEND=$(listening "$DEMO/backend.out")
@@ -135,7 +135,7 @@ if [ -z "$KUBECONFIG_FILE" ]; then
     KUBE_MODE="a SIMULATED cluster (no kubeconfig found): Tests/e2e/kube_standin.py, not Kubernetes"
     KUBE_TOKEN="demo-kube-$RANDOM$RANDOM"
     echo -n "$KUBE_TOKEN" >"$DEMO/kube-token"
-    start kube "$DEMO/kube.log" "$PYTHON" "$ROOT/Tests/e2e/kube_standin.py" --simulated --listen 127.0.0.1:0 \
+    start kube "$PYTHON" "$ROOT/Tests/e2e/kube_standin.py" --simulated --listen 127.0.0.1:0 \
         --dir "$DEMO/kube" --token "$KUBE_TOKEN"
     ready kube "$DEMO/kube.out" listening 20
     KUBE_SERVICE='"url": "https://'$(listening "$DEMO/kube.out")'", "caFile": "'$DEMO/kube/ca.crt'",
@@ -149,7 +149,7 @@ elif [ "$DEMO_KUBE" = write ]; then
     TRY_POD=""
 else
     KUBE_MODE="context \"$CONTEXT\" of $KUBECONFIG_FILE, read-only (make run DEMO_KUBE=write allows writes)"
-    start kube "$DEMO/kube.log" "$PYTHON" "$ROOT/examples/local-deploy/read_only_kube.py" \
+    start kube "$PYTHON" "$ROOT/examples/local-deploy/read_only_kube.py" \
         --kubeconfig "$KUBECONFIG_FILE" --context "$CONTEXT" --listen 127.0.0.1:0
     ready kube "$DEMO/kube.out" listening 20
     KUBE_SERVICE='"url": "http://'$(listening "$DEMO/kube.out")'", "credentials": {},
@@ -167,13 +167,13 @@ cat >"$DEMO/services.json" <<JSON
 JSON
 
 # -- controller and agent -----------------------------------------------------------------------------------------
-start controller "$DEMO/controller.log" "$BIN/porthole-controller" --ca-cert "$DEMO/ca/ca.crt" \
+start controller "$BIN/porthole-controller" --ca-cert "$DEMO/ca/ca.crt" \
     --ca-key "$DEMO/ca/ca.key" --server-name 127.0.0.1 \
     --agent-listen 127.0.0.1:$AGENT_PORT --service-listen 127.0.0.1:$SERVICE_PORT \
     --control-listen 127.0.0.1:$CONTROL_PORT --metrics-listen 127.0.0.1:$METRICS_PORT
 ready controller "$DEMO/controller.log" '"controller started"' 20
 
-start agent "$DEMO/agent.log" "$BIN/porthole-agent" --controller 127.0.0.1:$AGENT_PORT \
+start agent "$BIN/porthole-agent" --controller 127.0.0.1:$AGENT_PORT \
     --cert "$DEMO/ca/agent-demo.crt" --key "$DEMO/ca/agent-demo.key" --ca-cert "$DEMO/ca/ca.crt" \
     --services "$DEMO/services.json"
 ready agent "$DEMO/controller.log" '"agent connected"' 20
