@@ -32,6 +32,7 @@ class Demo:
                  bin_dir: str | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.dir = demo_dir
         self.ports = ports
+        self.is_ready = False  # once ready, the pids recorded in the demo folder are this run's
         self.stdout_path = tmp_path / f"{name}.stdout"
         self.stderr_path = tmp_path / f"{name}.stderr"
         env = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
@@ -50,6 +51,7 @@ class Demo:
                             START_TIMEOUT, f"run.sh to print {READY_LINE!r}", interval=0.1)
         if self.process.poll() is not None:
             raise porthole.HarnessError(f"run.sh exited {self.process.returncode}:\n{self.output()}")
+        self.is_ready = True
 
     def wait_exit(self, timeout: float) -> int:
         try:
@@ -67,9 +69,20 @@ class Demo:
         return self.wait_exit(30)
 
     def kill(self) -> None:
+        """SIGTERM (run.sh stops what it started), bounded; then SIGKILL for it and every pid it recorded."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        pids = self.dir / "pids"
+        for line in pids.read_text().splitlines() if self.is_ready and pids.exists() else []:
+            try:
+                os.kill(int(line.split()[1]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def demo_ports() -> dict[str, int]:
@@ -171,6 +184,29 @@ def test_a_process_that_exits_fails_the_run_at_once(tmp_path: Path):
     # Everything it started before is stopped again.
     address = (tmp_path / "demo" / "kube.out").read_text().split('"')[3]
     assert not accepts(int(address.rsplit(":", 1)[1]))
+
+
+def test_processes_left_by_a_killed_run_are_named_and_left_alone(tmp_path: Path):
+    ports = demo_ports()
+    first = Demo(tmp_path, "killed", tmp_path / "demo", ports, tmp_path, extra_env={"DEMO_KUBE": "simulated"})
+    try:
+        first.wait_ready()
+        os.kill(first.process.pid, signal.SIGKILL)  # run.sh only: what it started keeps running
+        first.process.wait(10)
+        controller_pid = next(line.split()[1] for line in (tmp_path / "demo" / "pids").read_text().splitlines()
+                              if line.startswith("controller "))
+        second = Demo(tmp_path, "after-kill", tmp_path / "demo", demo_ports(), tmp_path)
+        try:
+            assert second.wait_exit(10) == 1
+        finally:
+            second.kill()
+        message = second.stderr_path.read_text()
+        assert "processes of an earlier demo" in message and f"controller={controller_pid}" in message
+        assert "nothing was changed" in message
+        assert accepts(ports["SERVICE_PORT"])
+    finally:
+        first.kill()
+    porthole.wait_until(lambda: not accepts(ports["SERVICE_PORT"]), 10, "the killed demo's controller to be gone")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -42,10 +42,25 @@ if ! flock -n 9; then
     echo "Use that one (its commands are in $DEMO/try.txt), or stop it with Ctrl-C in its terminal first." >&2
     exit 1
 fi
+# Processes of an earlier run whose script was killed outright (kill -9) outlive it; name them.
+leftovers=""
+if [ -f "$DEMO/pids" ]; then
+    while read -r name pid; do
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -e "$DEMO" -e "$ROOT"; then
+            leftovers="$leftovers $name=$pid"
+        fi
+    done <"$DEMO/pids"
+fi
+if [ -n "$leftovers" ]; then
+    echo "error: processes of an earlier demo in $DEMO still run without their run.sh:$leftovers;" \
+        "nothing was changed. Stop them first: kill$(sed 's/ [a-z]*=/ /g' <<<"$leftovers")" >&2
+    exit 1
+fi
 busy=$("$PYTHON" - "$AGENT_PORT" "$SERVICE_PORT" "$CONTROL_PORT" "$METRICS_PORT" <<'PY'
 import socket, sys
 for port in sys.argv[1:]:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the controller binds: TIME_WAIT is no obstacle
         try:
             s.bind(("127.0.0.1", int(port)))
         except OSError:
@@ -66,7 +81,7 @@ cleanup() {
     stopping=1
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -f "$DEMO/run.info"
+    rm -f "$DEMO/run.info" "$DEMO/pids"
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
@@ -79,6 +94,7 @@ start() {
     setsid "$@" >"$DEMO/$name.out" 2>"$DEMO/$name.log" 9>&- </dev/null &
     names+=("$name")
     pids+=($!)
+    echo "$name $!" >>"$DEMO/pids"
 }
 
 # ready NAME FILE PATTERN SECONDS: waits until FILE holds PATTERN; fails at once if NAME's process exits meanwhile.
