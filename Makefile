@@ -85,9 +85,10 @@ release:
 run: deps-run build
 	@PYTHON="$(PYTHON)" DEMO_KUBE="$(DEMO_KUBE)" exec bash examples/local-deploy/run.sh "$(BIN)"
 
-unit-test: deps-build
+# PORTHOLE_PYTHON: the unit tests that check output with a Python library (prometheus_client) use .venv's Python.
+unit-test: deps-test
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	PORTHOLE_PYTHON="$(PYTHON)" $(SWIFT) test --skip-build
 
 e2e-test: deps-test build
 	PORTHOLE_BIN="$(BIN)" $(PYTHON) -m pytest -q Tests/e2e
