@@ -8,7 +8,7 @@ BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 # python3 is externally managed (PEP 668), and another python3 earlier on PATH (pyenv, conda) is not ours to rely on.
 SYSTEM_PYTHON ?= /usr/bin/python3
 VENV ?= .venv
-PYTHON = $(CURDIR)/$(VENV)/bin/python
+PYTHON = $(abspath $(VENV))/bin/python
 
 # What each command installs, by purpose. A test- or bench-only tool goes into the *_TEST lists, never *_RUN.
 APT_BUILD = libssl-dev libnghttp2-dev
@@ -48,10 +48,15 @@ define apt-install
 	fi
 endef
 
-# $(call pip-install,PACKAGES): PACKAGES into $(VENV), which is created first if missing.
+# $(call pip-install,PACKAGES): those of PACKAGES not yet installed into $(VENV) (created first if missing);
+# $(VENV)/installed lists what this Makefile installed there.
 define pip-install
 	@[ -x $(PYTHON) ] || { echo "creating $(VENV) with $(SYSTEM_PYTHON)"; $(SYSTEM_PYTHON) -m venv $(VENV); }
-	@$(PYTHON) -m pip install -q --disable-pip-version-check $(1)
+	@missing=""; for p in $(1); do grep -qxF $$p $(VENV)/installed 2>/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing into $(VENV):$$missing"; \
+		$(PYTHON) -m pip install -q --disable-pip-version-check $$missing && printf '%s\n' $$missing >>$(VENV)/installed; \
+	fi
 endef
 
 deps-build:
