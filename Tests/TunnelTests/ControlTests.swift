@@ -84,7 +84,7 @@ import Testing
     private func parseYAML(_ yaml: String) throws -> [String: Any] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"]
+        process.arguments = [testPython, "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"]
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input

@@ -7,7 +7,7 @@ import Testing
 private let pythonHasPrometheusClient: Bool = {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import prometheus_client.parser"]
+    process.arguments = [testPython, "-c", "import prometheus_client.parser"]
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     guard (try? process.run()) != nil else { return false }
@@ -164,7 +164,7 @@ private let pythonHasPrometheusClient: Bool = {
         #expect(histogram.count() == 80_000)
     }
 
-    @Test(.enabled(if: pythonHasPrometheusClient, "python3 with prometheus_client is not installed"))
+    @Test(.enabled(if: pythonHasPrometheusClient, "\(testPython) has no prometheus_client (set PORTHOLE_PYTHON)"))
     func prometheusClientParsesRender() throws {
         let registry = self.sampleRegistry()
         registry.counter("esc_total", help: "h", labels: ["v"]).increment(labels: ["q\"b\\n\nx"])
@@ -178,7 +178,7 @@ private let pythonHasPrometheusClient: Bool = {
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
+        process.arguments = [testPython, "-c", script]
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()

@@ -10,14 +10,16 @@ exec/attach start local processes (in a pseudo-terminal when tty=true) whose wor
 pod's private root directory, DIR/pods/NAMESPACE/NAME; a pod's port P is 127.0.0.1:P. Standard library only,
 plus `cryptography` for its CA and serving certificate.
 
-    python3 kube_standin.py --dir DIR --token TOKEN [--listen 127.0.0.1:0]
+    python3 kube_standin.py --dir DIR --token TOKEN [--listen 127.0.0.1:0] [--simulated]
 
 It writes DIR/ca.crt (what clients trust), DIR/ca.key, DIR/tls.crt, DIR/tls.key, and once it accepts connections
 prints {"listening": "127.0.0.1:PORT"} on stdout. Every request, the side channel included, needs
 `Authorization: Bearer TOKEN` (401 Status otherwise).
 
 Seeded: namespaces default, kube-system, porthole-e2e; pods default/app-0 (container "app"),
-kube-system/coredns-0 (container "coredns").
+kube-system/coredns-0 (container "coredns"). With --simulated (what `make run` starts when the user has no
+kubeconfig): namespaces default, kube-system, simulated-cluster and the pod default/simulated-app-0, whose log,
+like the stand-in's first log line, says the cluster is simulated; the server version says so too.
 
 Side channel for tests (not Kubernetes):
 
@@ -1715,7 +1717,23 @@ def serve_websocket_port_forward(store: Store, socket_: ws.WebSocket, pod: Pod, 
 # -- main ---------------------------------------------------------------------------------------------------------
 
 
-def seed(store: Store) -> None:
+SIMULATED_NOTICE = ("This is a SIMULATED Kubernetes cluster: Tests/e2e/kube_standin.py, started by `make run` because "
+                    "no kubeconfig was found. Its pods are not real; `kubectl exec` runs the command as a local "
+                    "process on this machine, in the pod's folder under {root}/pods.")
+
+
+def seed(store: Store, simulated: bool = False) -> None:
+    """The tests' objects; with `simulated` (the demo), objects whose names say it is not a real cluster."""
+    if simulated:
+        for name in ("default", "kube-system", "simulated-cluster"):
+            store.add_namespace(name)
+        store.create_pod("default", {
+            "metadata": {"name": "simulated-app-0", "labels": {"app": "demo"},
+                         "annotations": {"standin.porthole.test/notice": "simulated pod, not Kubernetes"}},
+            "spec": {"containers": [{"name": "app", "image": "simulated:demo"}]}})
+        store.append_log(store.get_pod("default", "simulated-app-0"),
+                         SIMULATED_NOTICE.format(root=store.root) + "\nhello from the simulated pod simulated-app-0\n")
+        return
     for name in ("default", "kube-system", "porthole-e2e"):
         store.add_namespace(name)
     store.create_pod("default", {"metadata": {"name": "app-0", "labels": {"app": "demo"}},
@@ -1737,6 +1755,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", type=parse_address, default=("127.0.0.1", 0), help="HOST:PORT, port 0 = ephemeral")
     parser.add_argument("--dir", required=True, type=Path, help="where ca.crt, the serving cert and pod roots go")
     parser.add_argument("--token", required=True, help="the bearer token every request must carry")
+    parser.add_argument("--simulated", action="store_true",
+                        help="for the demo: seed a namespace and pod named to say the cluster is simulated, log so, "
+                             "and report a server version that says so")
     args = parser.parse_args(argv)
 
     cert, key = make_certificates(args.dir)
@@ -1744,7 +1765,10 @@ def main(argv: list[str] | None = None) -> int:
     context.load_cert_chain(str(cert), str(key))
     context.set_alpn_protocols(["http/1.1"])
     store = Store(args.dir.resolve())
-    seed(store)
+    seed(store, simulated=args.simulated)
+    if args.simulated:
+        SERVER_VERSION["gitVersion"] = "v1.33.0-simulated-by-porthole-demo"
+        log(SIMULATED_NOTICE.format(root=store.root))
     server = Server(args.listen, store, args.token, context)
 
     def stop(signum: int, frame: object) -> None:

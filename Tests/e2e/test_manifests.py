@@ -27,6 +27,8 @@ import porthole
 KUBE_DIR = porthole.REPO_ROOT / "examples" / "kubernetes"
 NAMESPACE = "porthole-system"
 AGENT = "edge"
+# The namespace the default Role lets users debug in (role-debug.yaml); every other object lives in NAMESPACE.
+DEBUG_NAMESPACE = "default"
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 LISTENER_PORTS = {"--agent-listen": "agent", "--service-listen": "service", "--control-listen": "control",
                   "--metrics-listen": "metrics"}
@@ -109,6 +111,8 @@ def test_every_document_is_a_named_kubernetes_object_in_the_porthole_namespace()
         assert document["metadata"].get("name"), path
         if document["kind"] in CLUSTER_SCOPED:
             assert "namespace" not in document["metadata"], path
+        elif document["kind"] in ("Role", "RoleBinding"):
+            assert document["metadata"].get("namespace") == DEBUG_NAMESPACE, path
         else:
             assert document["metadata"].get("namespace") == NAMESPACE, path
 
@@ -126,16 +130,20 @@ def test_each_folder_holds_the_objects_the_install_guide_applies():
     }
     assert kinds("agent") == {
         ("Namespace", NAMESPACE), ("ServiceAccount", "porthole-agent"),
-        ("ClusterRole", "porthole-agent-debug"), ("ClusterRoleBinding", "porthole-agent-debug"),
+        ("Role", "porthole-agent-debug"), ("RoleBinding", "porthole-agent-debug"),
         ("ConfigMap", "porthole-agent-services"), ("Deployment", "porthole-agent"),
         ("PodDisruptionBudget", "porthole-agent"),
     }
     # Not applied with the folder: the credential placeholder and the broader RBAC choices.
     assert kinds("agent/secret") == {("Secret", f"porthole-agent-{AGENT}")}
     assert kinds("agent/rbac-choices") == {
-        ("ClusterRole", "porthole-agent-broad"), ("ClusterRoleBinding", "porthole-agent-broad"),
-        ("ClusterRoleBinding", "porthole-agent-cluster-admin"),
+        ("ClusterRole", "porthole-agent-debug-all-namespaces"),
+        ("ClusterRoleBinding", "porthole-agent-debug-all-namespaces"),
+        ("ClusterRole", "porthole-agent-broad"), ("ClusterRole", "porthole-agent-broad-debugging"),
+        ("ClusterRoleBinding", "porthole-agent-broad"), ("ClusterRoleBinding", "porthole-agent-cluster-admin"),
     }
+    # What `kubectl apply -f agent/` grants is namespaced: nothing cluster-wide unless a choice is applied by name.
+    assert not {kind for kind, _ in kinds("agent")} & {"ClusterRole", "ClusterRoleBinding"}
 
 
 def test_replica_counts():
@@ -165,35 +173,59 @@ def test_disruption_budgets_cover_both_deployments():
         assert spec["selector"]["matchLabels"].items() <= labels.items(), name
 
 
-def test_debug_cluster_role_grants_exactly_the_debugging_verbs():
-    rules = find("ClusterRole", "porthole-agent-debug")["rules"]
-    granted = {(group, resource, verb) for rule in rules for group in rule["apiGroups"]
-               for resource in rule["resources"] for verb in rule["verbs"]}
+def granted(rules: list[dict]) -> set[tuple[str, str, str]]:
+    assert not any("resourceNames" in rule or "nonResourceURLs" in rule for rule in rules)
+    return {(group, resource, verb) for rule in rules for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+def debugging_verbs(*readable: str) -> set[tuple[str, str, str]]:
     expected = set()
-    for resource in ("pods", "namespaces", "pods/log"):
+    for resource in readable:
         expected |= {("", resource, verb) for verb in ("get", "list", "watch")}
     for resource in ("pods/exec", "pods/attach", "pods/portforward"):
         # get AND create: a WebSocket upgrade is a GET, authorized as both since Kubernetes 1.35.
         expected |= {("", resource, verb) for verb in ("get", "create")}
     expected.add(("", "pods/ephemeralcontainers", "patch"))
-    assert granted == expected
-    assert not any("resourceNames" in rule or "nonResourceURLs" in rule for rule in rules)
+    return expected
+
+
+def test_default_role_grants_exactly_the_debugging_verbs_in_one_namespace():
+    role = find("Role", "porthole-agent-debug")
+    assert role["metadata"]["namespace"] == DEBUG_NAMESPACE
+    assert granted(role["rules"]) == debugging_verbs("pods", "pods/log")
+    binding = find("RoleBinding", "porthole-agent-debug")
+    assert binding["metadata"]["namespace"] == DEBUG_NAMESPACE
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "porthole-agent-debug"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "porthole-agent", "namespace": NAMESPACE}]
+
+
+def test_cluster_wide_choices_are_named_and_documented_as_such():
+    every_namespace = find("ClusterRole", "porthole-agent-debug-all-namespaces")
+    assert granted(every_namespace["rules"]) == debugging_verbs("pods", "namespaces", "pods/log")
+    assert granted(find("ClusterRole", "porthole-agent-broad-debugging")["rules"]) == debugging_verbs(
+        "pods", "namespaces", "pods/log")
+    for name in ("cluster-debug.yaml", "broad.yaml", "cluster-admin.yaml"):
+        header = (KUBE_DIR / "agent" / "rbac-choices" / name).read_text().split("apiVersion:")[0]
+        assert "deliberate choice" in header, name
+    assert "kube-system" in (KUBE_DIR / "agent" / "rbac-choices" / "cluster-debug.yaml").read_text()
 
 
 def test_role_bindings_name_the_agents_service_account():
     service_account = find("ServiceAccount", "porthole-agent")
     assert pod_spec("porthole-agent")["serviceAccountName"] == service_account["metadata"]["name"]
     bindings = {binding["metadata"]["name"]: binding for binding in objects("ClusterRoleBinding")}
-    assert bindings["porthole-agent-debug"]["roleRef"]["name"] == "porthole-agent-debug"
+    assert bindings["porthole-agent-debug-all-namespaces"]["roleRef"]["name"] == "porthole-agent-debug-all-namespaces"
     assert bindings["porthole-agent-broad"]["roleRef"]["name"] == "porthole-agent-broad"
     assert bindings["porthole-agent-cluster-admin"]["roleRef"]["name"] == "cluster-admin"
     for binding in bindings.values():
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "porthole-agent", "namespace": NAMESPACE}]
-    # The broad role aggregates view with the debug role, whose label it selects.
+    # The broad role aggregates view with its own debugging role, whose label it selects.
     selectors = [s["matchLabels"] for s in find("ClusterRole", "porthole-agent-broad")["aggregationRule"][
         "clusterRoleSelectors"]]
     assert {"rbac.authorization.k8s.io/aggregate-to-view": "true"} in selectors
-    debug_labels = find("ClusterRole", "porthole-agent-debug")["metadata"]["labels"]
+    debug_labels = find("ClusterRole", "porthole-agent-broad-debugging")["metadata"]["labels"]
     assert any(selector.items() <= debug_labels.items() for selector in selectors)
 
 
