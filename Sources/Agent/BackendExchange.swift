@@ -144,14 +144,22 @@ final class BackendExchange {
             self.backend = connection
             connection.start(delegate: self)
         } catch {
-            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)")
+            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)", isDialFailure: true)
         }
     }
 
-    private func fail(status: Int, _ message: String) {
+    /// Answers 502 (or resets the stream once the response started). A failure to reach the service is logged
+    /// at most once per interval per service, with a count: while it is down, every request would say the same.
+    private func fail(status: Int, _ message: String, isDialFailure: Bool = false) {
         guard !self.finished else { return }
-        Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
-                                                "error": message])
+        if isDialFailure {
+            self.service.unreachableLog.record(.warning, "backend request failed", key: "dial", [
+                "request": self.requestID, "service": self.service.key, "error": message,
+            ])
+        } else {
+            Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
+                                                    "error": message])
+        }
         self.metrics.requestFinished(serviceType: self.service.definition.type, code: status,
                                      seconds: self.startedAt.secondsElapsed)
         if self.responseStarted {
@@ -223,6 +231,12 @@ extension BackendExchange: HTTP2StreamHandler {
 
 extension BackendExchange: ConnectionDelegate {
     func connectionDidBecomeActive(_ connection: Connection) {
+        if !self.isReusedConnection {
+            let unreported = self.service.unreachableLog.recovered(key: "dial")
+            if unreported > 0 {
+                Log.info("service reachable again", ["service": self.service.key, "count": "\(unreported)"])
+            }
+        }
         let writes = self.pendingWrites
         self.pendingWrites = []
         // A bodyless request is complete: send it now rather than at the end of the turn.
@@ -354,7 +368,8 @@ extension BackendExchange: ConnectionDelegate {
             return
         }
         if let error, !self.finished {
-            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)")
+            self.fail(status: 502, "service \(self.service.key) is unreachable: \(error)",
+                      isDialFailure: !connection.isActive)
         } else if self.upgraded && !self.finished {
             self.finished = true
             self.tunnel.endStream(streamID: self.streamID)
