@@ -33,6 +33,13 @@ package protocol HTTP2ConnectionDelegate: AnyObject {
     func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval)
     func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32)
     func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?)
+    /// The last open stream closed: the connection has nothing in progress (idle timeouts start here).
+    func http2ConnectionDidBecomeIdle(_ connection: HTTP2Connection)
+}
+
+extension HTTP2ConnectionDelegate {
+    /// Tunnels have no idle timeout: by default nothing happens.
+    package func http2ConnectionDidBecomeIdle(_ connection: HTTP2Connection) {}
 }
 
 /// Liveness settings: PING every `interval`; no answer within `timeout` means the peer is dead.
@@ -54,6 +61,8 @@ package final class HTTP2Connection {
     /// Held strongly until the connection closes: the delegate usually lives only as long as the connection.
     package var delegate: HTTP2ConnectionDelegate?
     private var handlers: [Int32: HTTP2StreamHandler] = [:]
+    /// Whether `handlers` was non-empty when last looked at, to tell the delegate when the last stream closes.
+    private var hadStreams = false
     private var isFlushScheduled = false
     private var pingTimer: DispatchSourceTimer?
     private var lastPingAnswer = DispatchTime.now()
@@ -112,6 +121,7 @@ package final class HTTP2Connection {
         dispatchPrecondition(condition: .onQueue(self.queue))
         let streamID = try self.session.submitRequest(headers, hasBody: hasBody)
         self.handlers[streamID] = handler
+        self.hadStreams = true
         self.scheduleFlush()
         return streamID
     }
@@ -151,6 +161,7 @@ package final class HTTP2Connection {
         self.handlers[streamID] = nil
         self.session.reset(streamID: streamID, errorCode: errorCode)
         self.scheduleFlush()
+        self.noticeIdle()
     }
 
     /// Sends GOAWAY: the peer opens no new streams here; open ones may finish.
@@ -203,6 +214,7 @@ package final class HTTP2Connection {
                         self, didOpenStream: streamID, headers: headers, endStream: endStream)
                     {
                         self.handlers[streamID] = handler
+                        self.hadStreams = true
                     } else {
                         self.session.reset(streamID: streamID, errorCode: NGHTTP2_REFUSED_STREAM.rawValue)
                     }
@@ -231,6 +243,26 @@ package final class HTTP2Connection {
                 self.refuseOversizedHeaders(streamID: streamID)
             }
         }
+        self.noticeIdle()
+    }
+
+    /// Tells the delegate when the last open stream has gone.
+    private func noticeIdle() {
+        let hasStreams = !self.handlers.isEmpty
+        defer { self.hadStreams = hasStreams }
+        if self.hadStreams && !hasStreams { self.delegate?.http2ConnectionDidBecomeIdle(self) }
+    }
+
+    /// Sends GOAWAY (no error) and closes once it is written, or after `timeout`: for a connection that idled
+    /// past its limit. Open streams, if any, end with it.
+    package func goAwayAndClose(timeout: TimeInterval = 1) {
+        guard !self.isClosed else { return }
+        self.session.goAway()
+        self.flush()
+        self.isClosed = true  // nothing more is framed; `connectionDidClose` still tells the handlers
+        self.pingTimer?.cancel()
+        self.pingTimer = nil
+        self.connection.closeAfterFlush(timeout: timeout)
     }
 
     /// A header block over the limit: a new request is answered 431; anything else (a response, trailers) resets
@@ -318,7 +350,8 @@ extension HTTP2Connection: ConnectionDelegate {
     }
 
     package func connectionDidReceiveEOF(_ connection: Connection) {
-        self.close(error: nil)
+        // After `goAwayAndClose` the peer's EOF is the answer awaited: close now rather than at the timeout.
+        if self.isClosed { connection.close() } else { self.close(error: nil) }
     }
 
     package func connection(_ connection: Connection, didFlush count: Int) {
