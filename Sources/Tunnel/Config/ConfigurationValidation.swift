@@ -53,8 +53,8 @@ enum ConfigurationValidation {
     /// A timeout: more than 0 and at most a day (a larger one is a typo, not a policy).
     static func checkTimeout(_ seconds: Double, field: String) throws {
         guard seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-            throw ConfigurationError.invalid(
-                field: field, reason: "must be more than 0 and at most 86400, got \(ControllerConfiguration.format(seconds))")
+            let got = ControllerConfiguration.format(seconds)
+            throw ConfigurationError.invalid(field: field, reason: "must be more than 0 and at most 86400, got \(got)")
         }
     }
 
