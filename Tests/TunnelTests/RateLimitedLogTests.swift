@@ -5,7 +5,7 @@ import Testing
 @testable import Tunnel
 
 /// A clock the test moves by hand, and a sink that keeps the lines: no sleeping.
-private final class ManualClock: Sendable {
+private final class SteppedClock: Sendable {
     let now = Atomic<UInt64>(1_000_000_000)
 
     func advance(seconds: Double) {
@@ -45,7 +45,7 @@ private final class RecordedLines: Sendable {
     }
 
     @Test func aFloodBecomesOneLinePerIntervalPerKey() {
-        let clock = ManualClock()
+        let clock = SteppedClock()
         let recorded = RecordedLines()
         let log = RateLimitedLog(interval: 5, clock: { clock.now.load(ordering: .relaxed) }) { level, message, fields in
             recorded.lines.withLock { $0.append((level, message, fields)) }
@@ -69,7 +69,7 @@ private final class RecordedLines: Sendable {
     }
 
     @Test func fieldsAreBuiltOnlyForWrittenLines() {
-        let clock = ManualClock()
+        let clock = SteppedClock()
         let built = Atomic<Int>(0)
         let log = RateLimitedLog(interval: 1, clock: { clock.now.load(ordering: .relaxed) }) { _, _, _ in }
         func fields() -> [String: String] {
