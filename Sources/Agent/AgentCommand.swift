@@ -22,6 +22,7 @@ struct AgentMain {
             exit(64)
         }
         Log.configure(level: configuration.level, component: "agent")
+        DescriptorLimit.raiseToHardLimit()
         do {
             let agent = try Agent(configuration: configuration)
             agent.start()

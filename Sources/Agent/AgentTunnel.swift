@@ -54,6 +54,8 @@ final class AgentTunnel {
     private let status = Mutex((isUp: false, activeStreams: 0))
     /// Keep-alive backend connections of this tunnel's streams.
     private let backends = BackendPool()
+    /// While the controller cannot be reached every redial fails alike: one line per interval, with a count.
+    private let dialFailures = RateLimitedLog(interval: 30)
 
     init(address: SocketAddress, serverName: String, context: AgentContext) {
         self.address = address
@@ -94,16 +96,23 @@ final class AgentTunnel {
     private func connectionLost(error: Error?) {
         self.updateStatus()
         guard !self.isStopped, !self.redialScheduled else { return }
+        let wasUp = self.connectedAt != nil
         if let connectedAt, Date().timeIntervalSince(connectedAt) > self.context.configuration.reconnectResetAfterSeconds {
             self.backoff.reset()
         }
         self.connectedAt = nil
         self.redialScheduled = true
         let delay = self.backoff.nextDelay()
-        Log.warning("tunnel down", [
+        let fields = [
             "controller": "\(self.address)", "instance": self.instance, "error": error.map { "\($0)" } ?? "closed",
             "retryInSeconds": String(format: "%.2f", delay),
-        ])
+        ]
+        if wasUp {
+            Log.warning("tunnel down", fields)
+        } else {
+            // A dial that failed, again: folded into one line per interval.
+            self.dialFailures.record(.warning, "tunnel down", key: "dial", fields)
+        }
         self.queue.asyncAfter(deadline: .now() + delay) {
             self.redialScheduled = false
             guard self.current == nil else { return }
@@ -193,6 +202,7 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
                                                              "instance": self.instance])
         }
         self.connectedAt = Date()
+        self.dialFailures.recovered(key: "dial")
         Log.info("tunnel up", ["controller": "\(self.address)", "instance": self.instance, "agent": self.context.name])
     }
 

@@ -142,24 +142,35 @@ final class BackendExchange {
             self.backend = connection
             connection.start(delegate: self)
         } catch {
-            self.failUnreachable(error)
+            self.failUnreachable(error, isDialFailure: true)
         }
     }
 
     /// Answers 502 ServiceUnavailable for a backend that cannot be reached, or 504 Timeout when connecting or its
     /// TLS handshake timed out.
-    private func failUnreachable(_ error: any Error) {
+    private func failUnreachable(_ error: any Error, isDialFailure: Bool) {
         if case .timedOut? = error as? ConnectionError {
-            self.fail(status: 504, reason: .timeout, "service \(self.service.key) is unreachable: \(error)")
+            self.fail(status: 504, reason: .timeout, "service \(self.service.key) is unreachable: \(error)",
+                      isDialFailure: isDialFailure)
         } else {
-            self.fail(status: 502, reason: .serviceUnavailable, "service \(self.service.key) is unreachable: \(error)")
+            self.fail(status: 502, reason: .serviceUnavailable, "service \(self.service.key) is unreachable: \(error)",
+                      isDialFailure: isDialFailure)
         }
     }
 
-    private func fail(status: Int, reason: ErrorResponse.Reason? = nil, _ message: String) {
+    /// Answers the stream with an error (or resets it once the response started). A failure to reach the service
+    /// is logged at most once per interval per service, with a count: while it is down, every request would say
+    /// the same.
+    private func fail(status: Int, reason: ErrorResponse.Reason? = nil, _ message: String, isDialFailure: Bool = false) {
         guard !self.finished else { return }
-        Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
-                                                "error": message])
+        if isDialFailure {
+            self.service.unreachableLog.record(.warning, "backend request failed", key: "dial", [
+                "request": self.requestID, "service": self.service.key, "error": message,
+            ])
+        } else {
+            Log.warning("backend request failed", ["request": self.requestID, "service": self.service.key,
+                                                    "error": message])
+        }
         self.metrics.requestFinished(serviceType: self.service.definition.type, code: status,
                                      seconds: self.startedAt.secondsElapsed)
         if self.responseStarted {
@@ -232,6 +243,12 @@ extension BackendExchange: HTTP2StreamHandler {
 
 extension BackendExchange: ConnectionDelegate {
     func connectionDidBecomeActive(_ connection: Connection) {
+        if !self.isReusedConnection {
+            let unreported = self.service.unreachableLog.recovered(key: "dial")
+            if unreported > 0 {
+                Log.info("service reachable again", ["service": self.service.key, "count": "\(unreported)"])
+            }
+        }
         let writes = self.pendingWrites
         self.pendingWrites = []
         // A bodyless request is complete: send it now rather than at the end of the turn.
@@ -363,7 +380,7 @@ extension BackendExchange: ConnectionDelegate {
             return
         }
         if let error, !self.finished {
-            self.failUnreachable(error)
+            self.failUnreachable(error, isDialFailure: !connection.isActive)
         } else if self.upgraded && !self.finished {
             self.finished = true
             self.tunnel.endStream(streamID: self.streamID)

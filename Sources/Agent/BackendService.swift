@@ -15,6 +15,8 @@ final class BackendService: Sendable {
     /// Set for `https` backends.
     let tls: TLSContext?
     let advertised: AdvertisedService
+    /// While the service is down every request fails the same way: one line per interval, with a count.
+    let unreachableLog = RateLimitedLog()
     private let credential: BackendCredential
 
     var key: String { "\(self.definition.type)/\(self.definition.name)" }

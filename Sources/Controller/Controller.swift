@@ -135,10 +135,12 @@ final class Controller {
         }
     }
 
+    /// A user connection: the TLS handshake and the first request head share `requestHeadTimeoutSeconds`.
     private static func acceptUser(fd: Int32, queue: DispatchQueue, context: ControllerContext) {
+        let acceptedAt = DispatchTime.now().uptimeNanoseconds
         do {
             let connection = try Connection.accepted(fd: fd, tls: context.credentials.serviceTLS, queue: queue)
-            connection.start(delegate: HandshakeWaiter(listener: "service") { connection in
+            let waiter = HandshakeWaiter(listener: "service") { connection in
                 if connection.tls?.negotiatedALPN == "h2" {
                     do {
                         try UserHTTP2Connection(connection: connection, context: context).start()
@@ -147,9 +149,10 @@ final class Controller {
                         connection.close()
                     }
                 } else {
-                    UserHTTP1Connection(connection: connection, context: context).start()
+                    UserHTTP1Connection(connection: connection, context: context, acceptedAt: acceptedAt).start()
                 }
-            })
+            }
+            connection.start(delegate: waiter, handshakeTimeout: context.configuration.requestHeadTimeoutSeconds)
         } catch {
             close(fd)
             Log.error("accepting a user failed", ["error": "\(error)"])

@@ -16,6 +16,7 @@ final class ControllerMetrics: Sendable {
     private let flowBlockedSeconds: Counter
     private let reconnects: Counter
     private let authFailures: Counter
+    private let userTimeouts: Counter
     /// Streams blocked on flow control right now, and when that number last changed.
     private let blocked = Mutex((count: 0, since: ContinuousClock.now))
 
@@ -41,6 +42,14 @@ final class ControllerMetrics: Sendable {
             "porthole_reconnects_total", help: "Tunnels opened by an agent name that had been connected before.")
         self.authFailures = registry.counter(
             "porthole_auth_failures_total", help: "Requests refused before routing, by reason.", labels: ["reason"])
+        self.userTimeouts = registry.counter(
+            "porthole_user_connection_timeouts_total",
+            help: "User connections closed by a timeout, by which one (request_head, idle).", labels: ["timeout"])
+    }
+
+    /// A user connection was closed because `timeout` (`request_head`, `idle`) ran out.
+    func userConnectionTimedOut(_ timeout: String) {
+        self.userTimeouts.increment(labels: [timeout])
     }
 
     /// Registers the gauges read from `agents` at scrape time: agents, sessions and active streams.

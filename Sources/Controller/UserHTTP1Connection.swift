@@ -17,6 +17,10 @@ final class UserHTTP1Connection {
     /// Bytes given to the stream and not yet drained to the tunnel.
     private var requestBytesInFlight = 0
     private static let highWater = 512 * 1024
+    /// Head and idle deadlines; `timer` fires at the one in force.
+    private var timeouts: HTTP1ServerTimeouts
+    private var timer: ConnectionTimer?
+    private var armedDeadline: UInt64?
 
     /// The request in progress.
     private struct Exchange {
@@ -36,15 +40,21 @@ final class UserHTTP1Connection {
         var status = 0
     }
 
-    init(connection: Connection, context: ControllerContext) {
+    /// `acceptedAt` (monotonic nanoseconds) starts the first request head's timeout.
+    init(connection: Connection, context: ControllerContext, acceptedAt: UInt64) {
         self.connection = connection
         self.context = context
         self.parser = HTTP1Parser(kind: .request, maxHeaderBytes: context.configuration.maxHeaderBytes)
+        self.timeouts = HTTP1ServerTimeouts(
+            headTimeout: UInt64(context.configuration.requestHeadTimeoutSeconds * 1e9),
+            idleTimeout: UInt64(context.configuration.idleTimeoutSeconds * 1e9), acceptedAt: acceptedAt)
     }
 
     /// Takes over an active connection (TLS done, ALPN chose HTTP/1.1).
     func start() {
         self.connection.delegate = self
+        self.timer = ConnectionTimer(queue: self.connection.queue) { [weak self] in self?.timerFired() }
+        self.updateTimeouts()
     }
 
     private var peer: String { self.connection.peerAddress.map { "\($0)" } ?? "?" }
@@ -52,6 +62,7 @@ final class UserHTTP1Connection {
     // MARK: Requests
 
     private func processInput() {
+        defer { self.updateTimeouts() }
         do {
             while self.exchange == nil || !(self.exchange!.requestEnded) {
                 guard let event = try self.parser.next() else { return }
@@ -98,6 +109,47 @@ final class UserHTTP1Connection {
             self.respondLocally(status: status, message: "malformed request: \(error)", close: true)
         }
     }
+
+    // MARK: Timeouts
+
+    /// Moves the timeouts to what the connection is doing now and arms the timer for the deadline in force.
+    private func updateTimeouts() {
+        if self.exchange != nil {
+            self.timeouts.requestStarted()
+        } else {
+            self.timeouts.exchangeFinished(at: DispatchTime.now().uptimeNanoseconds,
+                                           hasBufferedBytes: self.parser.bufferedByteCount > 0)
+        }
+        let deadline = self.timeouts.deadline
+        guard deadline != self.armedDeadline, let timer = self.timer else { return }
+        self.armedDeadline = deadline
+        if let deadline { timer.arm(at: deadline) } else { timer.disarm() }
+    }
+
+    private func timerFired() {
+        guard !self.connection.isClosed else { return }
+        switch self.timeouts.expired(at: DispatchTime.now().uptimeNanoseconds) {
+        case nil:
+            // A deadline moved just as the old one fired: wait for the new one.
+            self.armedDeadline = nil
+            self.updateTimeouts()
+        case .head:
+            self.context.metrics.userConnectionTimedOut("request_head")
+            Log.debug("request head timed out", ["peer": self.peer,
+                                                  "seconds": "\(self.context.configuration.requestHeadTimeoutSeconds)"])
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Length", value: "0")
+            headers.add(name: "Connection", value: "close")
+            self.connection.write(HTTP1Serializer.responseHead(HTTPResponseHead(status: 408, headers: headers)))
+            self.connection.close(error: .timedOut("request head"))
+        case .idle:
+            self.context.metrics.userConnectionTimedOut("idle")
+            Log.debug("idle connection closed", ["peer": self.peer])
+            self.connection.close()
+        }
+    }
+
+    // MARK: Exchanges
 
     private func begin(_ head: HTTPRequestHead) {
         let requestID = RandomID.request()
@@ -273,6 +325,7 @@ extension UserHTTP1Connection: ConnectionDelegate {
             self.sendRequestBytes(Array(bytes))
             return
         }
+        if self.exchange == nil { self.timeouts.bytesArrived(at: DispatchTime.now().uptimeNanoseconds) }
         self.parser.feed(bytes)
         if self.parser.bufferedByteCount > Self.highWater { connection.pauseReading() }
         self.processInput()
@@ -303,6 +356,8 @@ extension UserHTTP1Connection: ConnectionDelegate {
             self.stream?.cancel()
         }
         if self.isReadingPausedForBackpressure { self.context.metrics.flowBlockedEnded() }
+        self.timer?.cancel()
+        self.timer = nil
         self.ledger.removeAll { stream, body in stream.consume(body) }
         self.exchange = nil
         self.stream = nil

@@ -4,22 +4,60 @@ import Foundation
 import Tunnel
 
 /// A user's HTTP/2 connection on the service listener: each of its streams is carried over one tunnel stream.
+///
+/// Memory one connection can pin is bounded by its settings: at most `maxConcurrentStreamsPerConnection` streams,
+/// and request bodies up to `userConnectionWindowBytes` in all (the connection window) however many streams
+/// share it. With no stream open for `idleTimeoutSeconds` it sends GOAWAY and closes.
 final class UserHTTP2Connection {
     let http2: HTTP2Connection
     let context: ControllerContext
+    /// Connection-queue state: since when no stream is open (nil while one is), and the timer that checks it.
+    private var idleSince: UInt64?
+    private var idleTimer: ConnectionTimer?
+    private let idleTimeout: UInt64
 
     init(connection: Connection, context: ControllerContext) throws {
-        var settings = HTTP2Settings()
-        settings.streamWindow = Int32(context.configuration.streamWindowBytes)
-        settings.maxConcurrentStreams = 1000
-        settings.maxHeaderListSize = UInt32(context.configuration.maxHeaderBytes)
-        settings.enableConnectProtocol = true
-        self.http2 = try HTTP2Connection(connection: connection, role: .server, settings: settings, ping: nil)
+        self.http2 = try HTTP2Connection(connection: connection, role: .server,
+                                         settings: Self.settings(context.configuration), ping: nil)
         self.context = context
+        self.idleTimeout = UInt64(context.configuration.idleTimeoutSeconds * 1e9)
+    }
+
+    /// What the controller announces to users: a stream window per stream, a smaller window for the connection.
+    static func settings(_ configuration: ControllerConfiguration) -> HTTP2Settings {
+        var settings = HTTP2Settings()
+        settings.streamWindow = Int32(configuration.streamWindowBytes)
+        settings.connectionWindow = Int32(configuration.userConnectionWindowBytes)
+        settings.maxConcurrentStreams = UInt32(configuration.maxConcurrentStreamsPerConnection)
+        settings.maxHeaderListSize = UInt32(configuration.maxHeaderBytes)
+        settings.enableConnectProtocol = true
+        return settings
     }
 
     func start() {
+        self.idleTimer = ConnectionTimer(queue: self.http2.queue) { [weak self] in self?.idleTimerFired() }
         self.http2.start(delegate: self)
+        self.becameIdle()
+    }
+
+    private func becameIdle() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        self.idleSince = now
+        self.idleTimer?.arm(at: now + self.idleTimeout)
+    }
+
+    private func idleTimerFired() {
+        guard let idleSince, self.http2.activeStreamCount == 0, !self.http2.isClosed else { return }
+        let deadline = idleSince + self.idleTimeout
+        guard DispatchTime.now().uptimeNanoseconds >= deadline else {
+            self.idleTimer?.arm(at: deadline)
+            return
+        }
+        self.context.metrics.userConnectionTimedOut("idle")
+        Log.debug("idle HTTP/2 connection closed", [
+            "peer": self.http2.connection.peerAddress.map { "\($0)" } ?? "?",
+        ])
+        self.http2.goAwayAndClose()
     }
 }
 
@@ -28,14 +66,26 @@ extension UserHTTP2Connection: HTTP2ConnectionDelegate {
 
     func http2Connection(_ connection: HTTP2Connection, didOpenStream streamID: Int32, headers: [HTTPField],
                          endStream: Bool) -> HTTP2StreamHandler? {
+        if self.idleSince != nil {
+            self.idleSince = nil
+            self.idleTimer?.disarm()
+        }
         let stream = UserHTTP2Stream(streamID: streamID, owner: self)
         stream.begin(headers: headers, endStream: endStream)
         return stream
     }
 
+    func http2ConnectionDidBecomeIdle(_ connection: HTTP2Connection) {
+        self.becameIdle()
+    }
+
     func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval) {}
     func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32) {}
-    func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?) {}
+
+    func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?) {
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+    }
 }
 
 // Confined to the connection's queue.

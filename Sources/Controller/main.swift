@@ -21,6 +21,7 @@ do {
     exit(64)
 }
 Log.configure(level: LogLevel(name: configuration.logLevel) ?? .info, component: "controller")
+DescriptorLimit.raiseToHardLimit()
 let controller: Controller
 do {
     controller = try Controller(configuration: configuration)

@@ -106,6 +106,9 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         #expect(configuration.streamWindowBytes == 4_194_304 && configuration.maxHeaderBytes == 65_536)
         #expect(configuration.kubeconfigDefaultTTLSeconds == 28_800 && configuration.kubeconfigMaxTTLSeconds == 86_400)
         #expect(configuration.tokenDefaultTTLSeconds == 3_600 && configuration.tokenMaxTTLSeconds == 86_400)
+        #expect(configuration.requestHeadTimeoutSeconds == 10 && configuration.idleTimeoutSeconds == 60)
+        #expect(configuration.maxConcurrentStreamsPerConnection == 128)
+        #expect(configuration.userConnectionWindowBytes == 16_777_216)
     }
 
     @Test func everyFlagIsApplied() throws {
@@ -115,6 +118,8 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
             "--service-listen", "[::1]:0", "--control-listen", ":0", "--metrics-listen", "127.0.0.1:0",
             "--service-url", "https://a.example:443", "--trust-domain", "corp.example", "--log-level", "debug",
             "--ping-interval", "0.5", "--ping-timeout", "2", "--instance-id", "ctl-1", "--drain-timeout", "0",
+            "--request-head-timeout", "2.5", "--idle-timeout", "30", "--max-concurrent-streams", "64",
+            "--user-connection-window", "1048576",
         ])
         var expected = ControllerConfiguration()
         expected.caCertFile = "/ca.crt"
@@ -133,6 +138,10 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         expected.pingTimeoutSeconds = 2
         expected.instanceID = "ctl-1"
         expected.drainTimeoutSeconds = 0
+        expected.requestHeadTimeoutSeconds = 2.5
+        expected.idleTimeoutSeconds = 30
+        expected.maxConcurrentStreamsPerConnection = 64
+        expected.userConnectionWindowBytes = 1_048_576
         #expect(configuration == expected)
     }
 
@@ -218,6 +227,11 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         (["--instance-id", "a b"], "instanceID"),
         (["--instance-id", ""], "instanceID"),
         (["--drain-timeout", "-1"], "drainTimeoutSeconds"),
+        (["--request-head-timeout", "0"], "requestHeadTimeoutSeconds"),
+        (["--idle-timeout", "-1"], "idleTimeoutSeconds"),
+        (["--idle-timeout", "100000"], "idleTimeoutSeconds"),
+        (["--max-concurrent-streams", "0"], "maxConcurrentStreamsPerConnection"),
+        (["--user-connection-window", "1000"], "userConnectionWindowBytes"),
     ])
     func rejectsInvalidFlagValues(arguments: [String], field: String) {
         #expect(invalidField { _ = try ControllerConfiguration.load(arguments: self.required + arguments) } == field)
@@ -228,6 +242,10 @@ private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocat
         (#"{"streamWindowBytes": 1000}"#, "streamWindowBytes"),
         (#"{"streamWindowBytes": 4294967296}"#, "streamWindowBytes"),
         (#"{"maxHeaderBytes": 100}"#, "maxHeaderBytes"),
+        (#"{"requestHeadTimeoutSeconds": 0}"#, "requestHeadTimeoutSeconds"),
+        (#"{"idleTimeoutSeconds": 0}"#, "idleTimeoutSeconds"),
+        (#"{"maxConcurrentStreamsPerConnection": 100000}"#, "maxConcurrentStreamsPerConnection"),
+        (#"{"userConnectionWindowBytes": 4294967296}"#, "userConnectionWindowBytes"),
         (#"{"kubeconfigDefaultTTLSeconds": 0}"#, "kubeconfigDefaultTTLSeconds"),
         (#"{"kubeconfigMaxTTLSeconds": 60}"#, "kubeconfigMaxTTLSeconds"),
         (#"{"tokenDefaultTTLSeconds": -5}"#, "tokenDefaultTTLSeconds"),

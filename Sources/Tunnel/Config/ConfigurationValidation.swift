@@ -50,6 +50,14 @@ enum ConfigurationValidation {
         }
     }
 
+    /// A timeout: more than 0 and at most a day (a larger one is a typo, not a policy).
+    static func checkTimeout(_ seconds: Double, field: String) throws {
+        guard seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+            let got = ControllerConfiguration.format(seconds)
+            throw ConfigurationError.invalid(field: field, reason: "must be more than 0 and at most 86400, got \(got)")
+        }
+    }
+
     static func checkPing(interval: Double, timeout: Double) throws {
         try Self.checkPositive(interval, field: "pingIntervalSeconds")
         try Self.checkPositive(timeout, field: "pingTimeoutSeconds")

@@ -44,6 +44,17 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     package var streamWindowBytes: Int = 4 << 20
     /// Largest request or response header block accepted, in bytes.
     package var maxHeaderBytes: Int = 64 << 10
+    /// Seconds a user connection has, from accept (TLS handshake included) or from the first byte after idling,
+    /// to send a complete HTTP/1.1 request head.
+    package var requestHeadTimeoutSeconds: Double = 10
+    /// Seconds a user connection may sit with nothing in progress (HTTP/1.1 between requests, HTTP/2 with no
+    /// open stream) before it is closed (HTTP/2: GOAWAY first).
+    package var idleTimeoutSeconds: Double = 60
+    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised to each user HTTP/2 connection.
+    package var maxConcurrentStreamsPerConnection: Int = 128
+    /// HTTP/2 connection-level receive window of each user connection, in bytes: the most request body one
+    /// user connection can have buffered in the controller, however many streams it opens.
+    package var userConnectionWindowBytes: Int = 16 << 20
     /// Lifetime of an issued kubeconfig's client certificate when the request gives no `ttl`.
     package var kubeconfigDefaultTTLSeconds: Int = 8 * 3600
     /// Longest kubeconfig lifetime a request may ask for.
@@ -67,6 +78,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         case pingIntervalSeconds, pingTimeoutSeconds, instanceID, drainTimeoutSeconds, streamWindowBytes
         case maxHeaderBytes, kubeconfigDefaultTTLSeconds, kubeconfigMaxTTLSeconds, tokenDefaultTTLSeconds
         case tokenMaxTTLSeconds, reloadCheckSeconds, userCancellationBurst, userCancellationsPerSecond
+        case requestHeadTimeoutSeconds, idleTimeoutSeconds, maxConcurrentStreamsPerConnection, userConnectionWindowBytes
     }
 
     /// Decodes a config file; absent fields keep their defaults, unknown fields are an error.
@@ -95,6 +107,10 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         try read(.reloadCheckSeconds, into: &self.reloadCheckSeconds)
         try read(.streamWindowBytes, into: &self.streamWindowBytes)
         try read(.maxHeaderBytes, into: &self.maxHeaderBytes)
+        try read(.requestHeadTimeoutSeconds, into: &self.requestHeadTimeoutSeconds)
+        try read(.idleTimeoutSeconds, into: &self.idleTimeoutSeconds)
+        try read(.maxConcurrentStreamsPerConnection, into: &self.maxConcurrentStreamsPerConnection)
+        try read(.userConnectionWindowBytes, into: &self.userConnectionWindowBytes)
         try read(.kubeconfigDefaultTTLSeconds, into: &self.kubeconfigDefaultTTLSeconds)
         try read(.kubeconfigMaxTTLSeconds, into: &self.kubeconfigMaxTTLSeconds)
         try read(.tokenDefaultTTLSeconds, into: &self.tokenDefaultTTLSeconds)
@@ -153,6 +169,21 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                 .value(
                     "--reload-check", "SECONDS", help: "Seconds between checks of the certificate files for changes.",
                     default: Self.format(defaults.reloadCheckSeconds)),
+                .value(
+                    "--request-head-timeout", "SECONDS",
+                    help: "Seconds a user connection has for the TLS handshake and each HTTP/1.1 request head.",
+                    default: Self.format(defaults.requestHeadTimeoutSeconds)),
+                .value(
+                    "--idle-timeout", "SECONDS",
+                    help: "Seconds a user connection may idle (no request in progress) before it is closed.",
+                    default: Self.format(defaults.idleTimeoutSeconds)),
+                .value(
+                    "--max-concurrent-streams", "N", help: "Concurrent HTTP/2 streams allowed per user connection.",
+                    default: "\(defaults.maxConcurrentStreamsPerConnection)"),
+                .value(
+                    "--user-connection-window", "BYTES",
+                    help: "HTTP/2 receive window of each user connection: request bytes it can have buffered.",
+                    default: "\(defaults.userConnectionWindowBytes)"),
             ])
     }()
 
@@ -203,6 +234,10 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         if let value = flags.string("--instance-id") { self.instanceID = value }
         if let value = try flags.double("--drain-timeout") { self.drainTimeoutSeconds = value }
         if let value = try flags.double("--reload-check") { self.reloadCheckSeconds = value }
+        if let value = try flags.double("--request-head-timeout") { self.requestHeadTimeoutSeconds = value }
+        if let value = try flags.double("--idle-timeout") { self.idleTimeoutSeconds = value }
+        if let value = try flags.int("--max-concurrent-streams") { self.maxConcurrentStreamsPerConnection = value }
+        if let value = try flags.int("--user-connection-window") { self.userConnectionWindowBytes = value }
     }
 
     /// Checks every field; the error names the first field at fault and how to set it.
@@ -248,6 +283,16 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         try ConfigurationValidation.checkStreamWindow(self.streamWindowBytes)
         guard (1024...(16 << 20)).contains(self.maxHeaderBytes) else {
             throw fail("maxHeaderBytes", "must be between 1024 and 16777216, got \(self.maxHeaderBytes)")
+        }
+        try ConfigurationValidation.checkTimeout(self.requestHeadTimeoutSeconds, field: "requestHeadTimeoutSeconds")
+        try ConfigurationValidation.checkTimeout(self.idleTimeoutSeconds, field: "idleTimeoutSeconds")
+        guard (1...10_000).contains(self.maxConcurrentStreamsPerConnection) else {
+            throw fail("maxConcurrentStreamsPerConnection",
+                       "must be between 1 and 10000, got \(self.maxConcurrentStreamsPerConnection)")
+        }
+        guard (65_535...Int(Int32.max)).contains(self.userConnectionWindowBytes) else {
+            throw fail("userConnectionWindowBytes",
+                       "must be between 65535 and 2147483647, got \(self.userConnectionWindowBytes)")
         }
         try ConfigurationValidation.checkTTL(
             default: self.kubeconfigDefaultTTLSeconds, max: self.kubeconfigMaxTTLSeconds, prefix: "kubeconfig")

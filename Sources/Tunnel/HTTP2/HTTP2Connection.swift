@@ -34,6 +34,13 @@ package protocol HTTP2ConnectionDelegate: AnyObject {
     func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval)
     func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32)
     func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?)
+    /// The last open stream closed: the connection has nothing in progress (idle timeouts start here).
+    func http2ConnectionDidBecomeIdle(_ connection: HTTP2Connection)
+}
+
+extension HTTP2ConnectionDelegate {
+    /// Tunnels have no idle timeout: by default nothing happens.
+    package func http2ConnectionDidBecomeIdle(_ connection: HTTP2Connection) {}
 }
 
 /// Liveness settings: PING every `interval`; no answer within `timeout` means the peer is dead.
@@ -57,6 +64,8 @@ package final class HTTP2Connection {
     private var handlers: [Int32: HTTP2StreamHandler] = [:]
     /// Body bytes framed into each write, reported to their stream's handler once the socket took that write.
     private var drainLedger = FlushLedger<AnyObject>()
+    /// Whether `handlers` was non-empty when last looked at, to tell the delegate when the last stream closes.
+    private var hadStreams = false
     private var isFlushScheduled = false
     private var pingTimer: DispatchSourceTimer?
     private var lastPingAnswer = DispatchTime.now()
@@ -115,6 +124,7 @@ package final class HTTP2Connection {
         dispatchPrecondition(condition: .onQueue(self.queue))
         let streamID = try self.session.submitRequest(headers, hasBody: hasBody)
         self.handlers[streamID] = handler
+        self.hadStreams = true
         self.scheduleFlush()
         return streamID
     }
@@ -154,6 +164,7 @@ package final class HTTP2Connection {
         self.handlers[streamID] = nil
         self.session.reset(streamID: streamID, errorCode: errorCode)
         self.scheduleFlush()
+        self.noticeIdle()
     }
 
     /// Sends GOAWAY: the peer opens no new streams here; open ones may finish.
@@ -220,6 +231,7 @@ package final class HTTP2Connection {
                         self, didOpenStream: streamID, headers: headers, endStream: endStream)
                     {
                         self.handlers[streamID] = handler
+                        self.hadStreams = true
                     } else {
                         self.session.reset(streamID: streamID, errorCode: NGHTTP2_REFUSED_STREAM.rawValue)
                     }
@@ -248,6 +260,26 @@ package final class HTTP2Connection {
                 self.refuseOversizedHeaders(streamID: streamID)
             }
         }
+        self.noticeIdle()
+    }
+
+    /// Tells the delegate when the last open stream has gone.
+    private func noticeIdle() {
+        let hasStreams = !self.handlers.isEmpty
+        defer { self.hadStreams = hasStreams }
+        if self.hadStreams && !hasStreams { self.delegate?.http2ConnectionDidBecomeIdle(self) }
+    }
+
+    /// Sends GOAWAY (no error) and closes once it is written, or after `timeout`: for a connection that idled
+    /// past its limit. Open streams, if any, end with it.
+    package func goAwayAndClose(timeout: TimeInterval = 1) {
+        guard !self.isClosed else { return }
+        self.session.goAway()
+        self.flush()
+        self.isClosed = true  // nothing more is framed; `connectionDidClose` still tells the handlers
+        self.pingTimer?.cancel()
+        self.pingTimer = nil
+        self.connection.closeAfterFlush(timeout: timeout)
     }
 
     /// A header block over the limit: a new request is answered 431; anything else (a response, trailers) resets
@@ -335,7 +367,8 @@ extension HTTP2Connection: ConnectionDelegate {
     }
 
     package func connectionDidReceiveEOF(_ connection: Connection) {
-        self.close(error: nil)
+        // After `goAwayAndClose` the peer's EOF is the answer awaited: close now rather than at the timeout.
+        if self.isClosed { connection.close() } else { self.close(error: nil) }
     }
 
     package func connection(_ connection: Connection, didFlush count: Int) {

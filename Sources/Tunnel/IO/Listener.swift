@@ -11,9 +11,20 @@ package final class Listener {
     private let source: DispatchSourceRead
     private let loops: EventLoops
     private var isStarted = false
+    /// Queue state: whether the source is suspended after a failed `accept`, and for how long the next pause is.
+    private var isSuspended = false
+    private var isStopped = false
+    private var pauseDelay = Listener.minimumPause
+    private static let minimumPause: TimeInterval = 0.1
+    private static let maximumPause: TimeInterval = 1
+    /// One line per interval for a run of failed `accept` calls, however fast they come.
+    private let failureLog: RateLimitedLog
 
     /// Binds and listens; connections wait in the backlog until `start`.
-    package init(name: String, host: String, port: UInt16, loops: EventLoops = .shared) throws {
+    ///
+    /// `failureLog` writes the line for a run of failed `accept` calls (descriptors or memory ran out).
+    package init(name: String, host: String, port: UInt16, loops: EventLoops = .shared,
+                 failureLog: RateLimitedLog = RateLimitedLog()) throws {
         guard let bindAddress = try SocketAddress.resolve(host: host, port: port).first else {
             throw ConnectionError.io(IOError(errno: EADDRNOTAVAIL, call: "resolve(\(host))"))
         }
@@ -36,6 +47,7 @@ package final class Listener {
         self.fd = fd
         self.address = SocketAddress.local(of: fd) ?? bindAddress
         self.loops = loops
+        self.failureLog = failureLog
         self.queue = DispatchQueue(label: "porthole.listener.\(name)")
         self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: self.queue)
         self.source.setCancelHandler { close(fd) }
@@ -43,31 +55,73 @@ package final class Listener {
 
     /// Starts accepting. `onAccept` runs on the new connection's own queue with the accepted descriptor.
     package func start(onAccept: @escaping @Sendable (_ fd: Int32, _ queue: DispatchQueue) -> Void) {
-        let fd = self.fd
-        let name = self.name
-        let loopsForAccept = self.loops
         self.isStarted = true
-        self.source.setEventHandler {
-            for _ in 0..<256 {
-                let client = accept(fd, nil, nil)
-                if client < 0 {
-                    if errno == EAGAIN || errno == EINTR || errno == ECONNABORTED { return }
-                    Log.warning("accept failed", ["listener": name, "error": "\(IOError(errno: errno, call: "accept"))"])
+        self.source.setEventHandler { [weak self] in self?.acceptPending(onAccept) }
+        self.source.resume()
+    }
+
+    /// Accepts what the backlog holds, a fair share at a time. On the listener's queue.
+    private func acceptPending(_ onAccept: @escaping @Sendable (_ fd: Int32, _ queue: DispatchQueue) -> Void) {
+        for _ in 0..<256 {
+            let client = accept(self.fd, nil, nil)
+            if client < 0 {
+                let code = errno
+                switch code {
+                case EAGAIN:
+                    return
+                case EINTR, ECONNABORTED, EPROTO:
+                    continue  // that one connection is gone; the next may be fine
+                default:
+                    // EMFILE, ENFILE, ENOMEM, ENOBUFS and anything unforeseen: the socket stays readable, so
+                    // retrying now would spin. Stop watching it for a while; the connection waits in the backlog.
+                    let pause = self.pauseAccepting()
+                    self.failureLog.record(.warning, "accept failed; pausing the listener", key: "accept", [
+                        "listener": self.name, "error": "\(IOError(errno: code, call: "accept"))",
+                        "pauseMs": "\(Int(pause * 1000))",
+                    ])
                     return
                 }
-                _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-                _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-                Connection.setNoDelay(client)
-                let queue = loopsForAccept.makeConnectionQueue(label: "porthole.\(name)")
-                queue.async { onAccept(client, queue) }
             }
+            if self.pauseDelay > Self.minimumPause {
+                self.pauseDelay = Self.minimumPause
+                let unreported = self.failureLog.recovered(key: "accept")
+                Log.info("listener accepting again", ["listener": self.name, "count": "\(unreported)"])
+            }
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            Connection.setNoDelay(client)
+            let queue = self.loops.makeConnectionQueue(label: "porthole.\(self.name)")
+            queue.async { onAccept(client, queue) }
         }
-        self.source.resume()
+    }
+
+    /// Suspends the source for the current pause, doubling the next one (up to `maximumPause`); returns the pause.
+    private func pauseAccepting() -> TimeInterval {
+        let pause = self.pauseDelay
+        guard !self.isSuspended, !self.isStopped else { return pause }
+        self.pauseDelay = min(self.pauseDelay * 2, Self.maximumPause)
+        self.isSuspended = true
+        self.source.suspend()
+        self.queue.asyncAfter(deadline: .now() + pause) { [weak self] in
+            guard let self, self.isSuspended else { return }
+            self.isSuspended = false
+            self.source.resume()
+        }
+        return pause
     }
 
     /// Stops accepting and closes the socket; accepted connections are not affected.
     package func stop() {
-        self.source.cancel()
+        self.queue.sync {
+            guard !self.isStopped else { return }
+            self.isStopped = true
+            self.source.cancel()
+            // A suspended source runs its cancel handler (which closes the socket) only once resumed.
+            if self.isSuspended {
+                self.isSuspended = false
+                self.source.resume()
+            }
+        }
     }
 
     deinit {
@@ -79,5 +133,5 @@ package final class Listener {
     }
 }
 
-// The source and descriptor are touched only on `queue` after `start`; the rest is immutable.
+// The source, the descriptor and the pause state are touched only on `queue` after `start`; the rest is immutable.
 extension Listener: @unchecked Sendable {}

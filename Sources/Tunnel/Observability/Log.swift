@@ -64,7 +64,8 @@ package enum Log {
         write(.error, message, fields())
     }
 
-    private static func write(_ level: LogLevel, _ message: String, _ fields: [String: String]) {
+    /// Writes one line at `level` if that level is enabled.
+    package static func write(_ level: LogLevel, _ message: String, _ fields: [String: String]) {
         guard self.isEnabled(level) else { return }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
