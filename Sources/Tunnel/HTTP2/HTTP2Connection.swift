@@ -33,7 +33,15 @@ package protocol HTTP2ConnectionDelegate: AnyObject {
                          endStream: Bool) -> HTTP2StreamHandler?
     func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval)
     func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32)
+    /// This end sent GOAWAY: asked for with `goAway()`, or decided by nghttp2 (a flood guard, a protocol error).
+    /// Either way the session takes no new streams; the ones in flight may finish.
+    func http2Connection(_ connection: HTTP2Connection, didSendGoAway errorCode: UInt32)
     func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?)
+}
+
+extension HTTP2ConnectionDelegate {
+    /// Most owners need not tell their own GOAWAY apart from a closing connection.
+    package func http2Connection(_ connection: HTTP2Connection, didSendGoAway errorCode: UInt32) {}
 }
 
 /// Liveness settings: PING every `interval`; no answer within `timeout` means the peer is dead.
@@ -246,6 +254,8 @@ package final class HTTP2Connection {
                 self.delegate?.http2Connection(self, didReceiveGoAway: lastStreamID)
             case .headerListTooLarge(let streamID):
                 self.refuseOversizedHeaders(streamID: streamID)
+            case .goAwaySent(let errorCode):
+                self.delegate?.http2Connection(self, didSendGoAway: errorCode)
             }
         }
     }
