@@ -116,7 +116,9 @@ def test_an_agent_given_one_load_balanced_name_reaches_every_replica(
         controllers[1].process.stop()
         wait_until(lambda: scrape(metrics_url)["porthole_agent_controllers_connected"] == 2, 10,
                    "the agent to count two connected replicas")
-        assert sessions_per_controller([controllers[0], controllers[2]]) == [1, 1]
+        # While it is down, HAProxy hands the agent's redials to the other two: each such tunnel is let go again.
+        agent.wait_for_logs("tunnel reached a controller replica already held; dialling again", timeout=10)
+        assert agent.is_running()
         controllers[1].restart()
         wait_until(lambda: sessions_per_controller(controllers) == [1, 1, 1], 30,
                    "one session of edge on each controller after the restart")
@@ -125,8 +127,8 @@ def test_an_agent_given_one_load_balanced_name_reaches_every_replica(
         response = https_request(controllers[1].service_address, client_context(ca), "GET", "/", token=token,
                                  timeout=10)
         assert response.status == 200, response.body
-        assert agent.log_entries("tunnel reached a controller replica already held; dialling again"), \
-            "round robin over three replicas lands on a held one at least once while one is down"
+        # The duplicates closed politely: each surviving controller still has exactly one session of edge.
+        assert sessions_per_controller(controllers) == [1, 1, 1]
     finally:
         agent.stop()
 
