@@ -21,7 +21,7 @@ final class Agent: Sendable {
         self.context = context
         let pools = configuration.controllers.map { ControllerPool(controller: $0, context: context) }
         self.pools = pools
-        metrics.observe { pools.flatMap(\.allTunnels) }
+        metrics.observe(tunnels: { pools.flatMap(\.allTunnels) }, replicas: { pools.map(\.replicaCounts) })
         self.metricsEndpoint = MetricsEndpoint(registry: metrics.registry,
                                                notReadyReason: "no tunnel to any controller is up") {
             pools.contains { $0.allTunnels.contains(where: \.isUp) }

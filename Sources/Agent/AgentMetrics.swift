@@ -21,8 +21,20 @@ final class AgentMetrics: Sendable {
                                                 help: "HTTP/2 PING round-trip time on tunnels.")
     }
 
-    /// Registers gauges read at scrape time from the tunnels.
-    func observe(tunnels: @escaping @Sendable () -> [AgentTunnel]) {
+    /// Registers gauges read at scrape time from the tunnels and the controller pools' replica counts.
+    func observe(tunnels: @escaping @Sendable () -> [AgentTunnel],
+                 replicas: @escaping @Sendable () -> [(expected: Int, connected: Int)]) {
+        self.registry.gaugeFunction(
+            "porthole_agent_controllers_expected",
+            help: "Distinct controller replicas the agent should hold a tunnel to (announced, else one per address)."
+        ) {
+            Double(replicas().reduce(0) { $0 + $1.expected })
+        }
+        self.registry.gaugeFunction(
+            "porthole_agent_controllers_connected", help: "Distinct controller replicas with a tunnel up."
+        ) {
+            Double(replicas().reduce(0) { $0 + $1.connected })
+        }
         self.registry.gaugeFunction("porthole_tunnel_sessions", help: "Tunnels up (hello answered).") {
             Double(tunnels().filter(\.isUp).count)
         }

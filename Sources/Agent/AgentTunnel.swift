@@ -30,15 +30,29 @@ final class AgentContext: Sendable {
     }
 }
 
-/// Keeps one tunnel to one controller replica (one resolved address) up: dials, serves the controller's streams,
-/// and redials with jittered backoff when the tunnel drops.
+/// Keeps one tunnel to one controller address up: dials, serves the controller's streams, and redials with
+/// jittered backoff when the tunnel drops. Which replica it reached, and its loss, are reported to the owner
+/// (`ControllerPool`), which may tell it to let a duplicate go.
 ///
 /// A new identity is taken make-before-break: a fresh connection is dialled, and only once it is up does the old
-/// one get GOAWAY, so its streams (a watch, an exec session) finish undisturbed.
+/// one get GOAWAY, so its streams (a watch, an exec session) finish undisturbed. A connection whose session sends
+/// GOAWAY unasked (nghttp2's flood guards, a fatal error) is replaced the same way: a new connection is dialled at
+/// once while the old one finishes its streams.
 final class AgentTunnel {
+    /// What a tunnel tells its owner, on the tunnel's queue.
+    enum Report: Sendable {
+        /// A connection answered the hello of controller replica `instance`, which announced `replicaCount`.
+        case helloAnswered(instance: String, replicaCount: Int?)
+        /// The tunnel is down; it redials by itself unless stopped.
+        case lost
+    }
+
     let address: SocketAddress
     let serverName: String
+    /// The owner's name for this tunnel (a `ControllerReplicaTracker` slot).
+    let slot: Int
     private let context: AgentContext
+    private let report: @Sendable (AgentTunnel, Report) -> Void
     let queue: DispatchQueue
     private var backoff: Backoff
     /// The connection new streams arrive on.
@@ -51,16 +65,21 @@ final class AgentTunnel {
     private var isStopped = false
     private var redialScheduled = false
     private var instance = "-"
+    /// The replica count announced in the last hello; nil when the controller announced none.
+    private var announcedReplicaCount: Int?
     private let status = Mutex((isUp: false, activeStreams: 0))
     /// Keep-alive backend connections of this tunnel's streams.
     private let backends = BackendPool()
     /// While the controller cannot be reached every redial fails alike: one line per interval, with a count.
     private let dialFailures = RateLimitedLog(interval: 30)
 
-    init(address: SocketAddress, serverName: String, context: AgentContext) {
+    init(address: SocketAddress, serverName: String, slot: Int, context: AgentContext,
+         report: @escaping @Sendable (AgentTunnel, Report) -> Void) {
         self.address = address
         self.serverName = serverName
+        self.slot = slot
         self.context = context
+        self.report = report
         self.queue = EventLoops.shared.makeConnectionQueue(label: "porthole.agent.tunnel")
         self.backoff = Backoff(minimum: context.configuration.reconnectMinSeconds,
                                maximum: context.configuration.reconnectMaxSeconds)
@@ -80,7 +99,11 @@ final class AgentTunnel {
         do {
             let connection = try Connection.connect(to: self.address, tls: self.context.identity.tls,
                                                     serverName: self.serverName, queue: self.queue)
-            let settings = TunnelProtocol.settings(streamWindow: self.context.configuration.streamWindowBytes)
+            var settings = TunnelProtocol.settings(streamWindow: self.context.configuration.streamWindowBytes)
+            if let limit = Self.testStreamResetRateLimit {
+                settings.streamResetBurst = limit.burst
+                settings.streamResetsPerSecond = limit.perSecond
+            }
             let tunnel = try HTTP2Connection(
                 connection: connection, role: .server, settings: settings,
                 ping: PingPolicy(interval: self.context.configuration.pingIntervalSeconds,
@@ -93,7 +116,19 @@ final class AgentTunnel {
         }
     }
 
+    /// `PORTHOLE_TEST_TUNNEL_RESET_LIMIT=BURST,PER_SECOND`: nghttp2's rapid-reset guard on the tunnel set very low,
+    /// so that end-to-end tests can make the agent's session send GOAWAY. Not for production; undocumented there.
+    private static let testStreamResetRateLimit: (burst: UInt64, perSecond: UInt64)? = {
+        guard let value = ProcessInfo.processInfo.environment["PORTHOLE_TEST_TUNNEL_RESET_LIMIT"] else { return nil }
+        let parts = value.split(separator: ",").compactMap { UInt64($0) }
+        guard parts.count == 2 else { return nil }
+        Log.warning("test setting in force: tunnel stream-reset limit", ["burst": "\(parts[0])",
+                                                                        "perSecond": "\(parts[1])"])
+        return (parts[0], parts[1])
+    }()
+
     private func connectionLost(error: Error?) {
+        self.report(self, .lost)
         self.updateStatus()
         guard !self.isStopped, !self.redialScheduled else { return }
         let wasUp = self.connectedAt != nil
@@ -101,8 +136,7 @@ final class AgentTunnel {
             self.backoff.reset()
         }
         self.connectedAt = nil
-        self.redialScheduled = true
-        let delay = self.backoff.nextDelay()
+        let delay = self.scheduleRedial()
         let fields = [
             "controller": "\(self.address)", "instance": self.instance, "error": error.map { "\($0)" } ?? "closed",
             "retryInSeconds": String(format: "%.2f", delay),
@@ -113,12 +147,21 @@ final class AgentTunnel {
             // A dial that failed, again: folded into one line per interval.
             self.dialFailures.record(.warning, "tunnel down", key: "dial", fields)
         }
+    }
+
+    /// Dials a new current connection after the next backoff delay; returns the delay.
+    @discardableResult
+    private func scheduleRedial() -> Double {
+        guard !self.isStopped, !self.redialScheduled else { return 0 }
+        self.redialScheduled = true
+        let delay = self.backoff.nextDelay()
         self.queue.asyncAfter(deadline: .now() + delay) {
             self.redialScheduled = false
             guard self.current == nil else { return }
             self.context.metrics.reconnected()
             self.current = self.dial()
         }
+        return delay
     }
 
     /// Dials a replacement with the identity now in force; the old connection drains once it is up.
@@ -127,6 +170,26 @@ final class AgentTunnel {
             guard !self.isStopped, self.replacement == nil else { return }
             guard self.current != nil else { return }  // a redial is pending and will use the new identity
             self.replacement = self.dial()
+        }
+    }
+
+    /// Lets go of the connection to `instance`, a replica another tunnel already holds: GOAWAY, its streams finish,
+    /// and the tunnel dials again after its backoff. Does nothing if the tunnel no longer holds `instance`.
+    func dropDuplicate(instance: String) {
+        self.queue.async {
+            guard !self.isStopped, let current = self.current, self.connectedAt != nil, self.instance == instance else {
+                return
+            }
+            Log.info("tunnel reached a controller replica already held; dialling again", [
+                "controller": "\(self.address)", "instance": instance,
+            ])
+            self.current = nil
+            self.retiring.append(current)
+            current.goAway()
+            // Not a healthy period: the backoff keeps growing while the name keeps answering with held replicas.
+            self.connectedAt = nil
+            self.updateStatus()
+            self.scheduleRedial()
         }
     }
 
@@ -167,6 +230,8 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
         defer { self.updateStatus() }
         if TunnelProtocol.isHello(headers) {
             self.instance = headers.first { $0.name == TunnelProtocol.instanceHeader }?.value ?? "-"
+            self.announcedReplicaCount = TunnelProtocol.replicaCount(
+                headers.first { $0.name == TunnelProtocol.replicasHeader }?.value)
             self.answerHello(connection, streamID: streamID)
             self.helloAnswered(on: connection)
             return DiscardingStream()
@@ -203,7 +268,13 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
         }
         self.connectedAt = Date()
         self.dialFailures.recovered(key: "dial")
-        Log.info("tunnel up", ["controller": "\(self.address)", "instance": self.instance, "agent": self.context.name])
+        var fields = ["controller": "\(self.address)", "instance": self.instance, "agent": self.context.name]
+        if let count = self.announcedReplicaCount { fields["replicas"] = "\(count)" }
+        Log.info("tunnel up", fields)
+        self.updateStatus()
+        // A controller without an instance id cannot be told apart from others: count each tunnel as its own.
+        let instance = self.instance == "-" ? "unnamed-\(ObjectIdentifier(connection).hashValue)" : self.instance
+        self.report(self, .helloAnswered(instance: instance, replicaCount: self.announcedReplicaCount))
     }
 
     private func answerHello(_ connection: HTTP2Connection, streamID: Int32) {
@@ -226,9 +297,36 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
             // Serve what is in flight there, but dial again at once: the replica may be restarting.
             self.current = nil
             self.retiring.append(connection)
-            self.connectedAt = nil
-            self.updateStatus()
             self.connectionLost(error: nil)
+        }
+    }
+
+    func http2Connection(_ connection: HTTP2Connection, didSendGoAway errorCode: UInt32) {
+        guard !self.isStopped else { return }  // our own drain
+        if connection === self.current {
+            // Unasked: nghttp2 refused the peer's behaviour (e.g. too many stream resets) or hit a fatal error. The
+            // session takes no new streams, so a replacement is dialled now; in-flight streams finish on the old one.
+            Log.warning("tunnel session sent GOAWAY; dialling a replacement", [
+                "controller": "\(self.address)", "instance": self.instance, "errorCode": "\(errorCode)",
+                "activeStreams": "\(connection.activeStreamCount)",
+            ])
+            let wasUpFor = self.connectedAt.map { Date().timeIntervalSince($0) } ?? 0
+            self.current = nil
+            self.retiring.append(connection)
+            self.connectedAt = nil
+            self.report(self, .lost)
+            self.updateStatus()
+            if wasUpFor >= 1 {
+                self.context.metrics.reconnected()
+                self.current = self.dial()
+            } else {
+                // A connection that goes at once again and again must not turn into a dialling loop.
+                self.scheduleRedial()
+            }
+        } else if connection === self.replacement {
+            self.replacement = nil
+            self.retiring.append(connection)
+            self.queue.asyncAfter(deadline: .now() + self.backoff.nextDelay()) { self.reconnectWithNewIdentity() }
         }
     }
 

@@ -60,6 +60,7 @@ final class Controller {
 
     func start() {
         let context = self.context
+        context.replicas.start()
         let metricsEndpoint = self.metricsEndpoint
         for listener in self.listeners {
             switch listener.name {
@@ -89,7 +90,8 @@ final class Controller {
         self.reloadTimer = timer
         self.readiness.set(true)
         Log.info("controller started", ["instance": self.context.instanceID, "serviceURL": self.context.serviceURL,
-                                        "version": portholeVersion])
+                                        "version": portholeVersion,
+                                        "replicas": self.context.replicas.current.map { "\($0)" } ?? "-"])
     }
 
     /// Stops accepting, sends GOAWAY on every tunnel, waits for streams up to the drain timeout.

@@ -8,6 +8,8 @@ final class ControllerContext: Sendable {
     let instanceID: String
     let serviceURL: String
     let registry = AgentRegistry()
+    /// The replica count told to agents in the hello.
+    let replicas: ReplicaAnnouncement
     let metrics: ControllerMetrics
     /// Cancellations per user: what one user's resets and hang-ups may cost the tunnels shared with others.
     let cancellationBudget: CancellationBudget
@@ -17,6 +19,7 @@ final class ControllerContext: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.serviceURL = serviceURL
+        self.replicas = ReplicaAnnouncement(configuration: configuration)
         self.cancellationBudget = CancellationBudget(
             buckets: KeyedTokenBuckets(burst: configuration.userCancellationBurst,
                                        perSecond: configuration.userCancellationsPerSecond),

@@ -87,12 +87,16 @@ final class TunnelSession {
 
     private func sendHello(on connection: HTTP2Connection) {
         let collector = HelloCollector { [weak self] result in self?.helloFinished(result) }
+        var headers = [
+            HTTPField(":method", "GET"), HTTPField(":scheme", "https"), HTTPField(":authority", "porthole"),
+            HTTPField(":path", TunnelProtocol.helloPath),
+            HTTPField(TunnelProtocol.instanceHeader, self.context.instanceID),
+        ]
+        if let replicas = self.context.replicas.current {
+            headers.append(HTTPField(TunnelProtocol.replicasHeader, "\(replicas)"))
+        }
         do {
-            _ = try connection.openStream(headers: [
-                HTTPField(":method", "GET"), HTTPField(":scheme", "https"), HTTPField(":authority", "porthole"),
-                HTTPField(":path", TunnelProtocol.helloPath),
-                HTTPField(TunnelProtocol.instanceHeader, self.context.instanceID),
-            ], hasBody: false, handler: collector)
+            _ = try connection.openStream(headers: headers, hasBody: false, handler: collector)
             collector.connection = connection
         } catch {
             connection.close(error: .protocolViolation("hello: \(error)"))
@@ -140,8 +144,24 @@ extension TunnelSession: HTTP2ConnectionDelegate {
     }
 
     func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32) {
+        // Out of the routing set at once (`AgentRegistry.leastBusySession` skips draining sessions): the agent's
+        // session takes no new streams, whether it drains on purpose or its HTTP/2 guard refused the traffic. An
+        // agent replaces such a tunnel with a new one; streams in flight finish here.
         self.counters.withLock { $0.isDraining = true }
         Log.info("agent is draining its tunnel", ["agent": self.agentName, "session": self.id])
+    }
+
+    func http2Connection(_ connection: HTTP2Connection, didSendGoAway errorCode: UInt32) {
+        // Our own drain, or our HTTP/2 guard refused the agent's traffic: either way no new streams go here.
+        let wasDraining = self.counters.withLock { counters in
+            defer { counters.isDraining = true }
+            return counters.isDraining
+        }
+        if !wasDraining {
+            Log.warning("tunnel session sent GOAWAY; no new requests go to it", [
+                "agent": self.agentName, "session": self.id, "errorCode": "\(errorCode)",
+            ])
+        }
     }
 
     func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?) {

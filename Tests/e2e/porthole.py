@@ -140,7 +140,8 @@ class ManagedProcess:
     `stop()` sends SIGTERM, waits, then SIGKILLs; nothing is left running after a test.
     """
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path, capture_stdout: bool = False) -> None:
+    def __init__(self, name: str, argv: list[str], log_dir: Path, capture_stdout: bool = False,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_dir / f"{name}.log"
@@ -151,7 +152,7 @@ class ManagedProcess:
         self._log_file.write(f"--- start {' '.join(argv)}\n")
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, env={**os.environ, **env} if env else None)
         self._reader = threading.Thread(target=self._read_stderr, name=f"{name}-stderr", daemon=True)
         self._reader.start()
         STARTED.append(self)

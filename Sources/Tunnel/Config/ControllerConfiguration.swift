@@ -36,6 +36,14 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     package var pingTimeoutSeconds: Double = 30
     /// Names this replica in logs, metrics and agent sessions; nil means `makeInstanceID()` at start-up.
     package var instanceID: String?
+    /// How many controller replicas serve, announced to agents in the hello so that an agent behind one
+    /// load-balanced name dials until it holds a tunnel to each; nil announces none (unless `replicasFromDNS`).
+    package var replicaCount: Int?
+    /// A DNS name whose A/AAAA records are the replicas (a headless Service); its record count is announced, looked
+    /// up every `replicasResolveIntervalSeconds`. Excludes `replicaCount`.
+    package var replicasFromDNS: String?
+    /// Seconds between look-ups of `replicasFromDNS`.
+    package var replicasResolveIntervalSeconds: Double = 30
     /// Seconds a shutting-down controller lets streams finish after GOAWAY; 0 closes at once.
     package var drainTimeoutSeconds: Double = 30
     /// Seconds between checks of the CA and server certificate files; changed files are loaded for new connections.
@@ -75,7 +83,8 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case caCertFile, caKeyFile, serverNames, serverCertFile, serverKeyFile
         case agentListen, serviceListen, controlListen, metricsListen, serviceURL, trustDomain, logLevel
-        case pingIntervalSeconds, pingTimeoutSeconds, instanceID, drainTimeoutSeconds, streamWindowBytes
+        case pingIntervalSeconds, pingTimeoutSeconds, instanceID, replicaCount, replicasFromDNS
+        case replicasResolveIntervalSeconds, drainTimeoutSeconds, streamWindowBytes
         case maxHeaderBytes, kubeconfigDefaultTTLSeconds, kubeconfigMaxTTLSeconds, tokenDefaultTTLSeconds
         case tokenMaxTTLSeconds, reloadCheckSeconds, userCancellationBurst, userCancellationsPerSecond
         case requestHeadTimeoutSeconds, idleTimeoutSeconds, maxConcurrentStreamsPerConnection, userConnectionWindowBytes
@@ -103,6 +112,9 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         try read(.pingIntervalSeconds, into: &self.pingIntervalSeconds)
         try read(.pingTimeoutSeconds, into: &self.pingTimeoutSeconds)
         self.instanceID = try container.decodeIfPresent(String.self, forKey: .instanceID)
+        self.replicaCount = try container.decodeIfPresent(Int.self, forKey: .replicaCount)
+        self.replicasFromDNS = try container.decodeIfPresent(String.self, forKey: .replicasFromDNS)
+        try read(.replicasResolveIntervalSeconds, into: &self.replicasResolveIntervalSeconds)
         try read(.drainTimeoutSeconds, into: &self.drainTimeoutSeconds)
         try read(.reloadCheckSeconds, into: &self.reloadCheckSeconds)
         try read(.streamWindowBytes, into: &self.streamWindowBytes)
@@ -163,6 +175,15 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                 .value(
                     "--instance-id", "ID", help: "Name of this replica in logs and metrics.",
                     default: "HOSTNAME-RANDOM"),
+                .value(
+                    "--replicas", "N", help: "Replicas serving agents, announced so agents behind one name find all.",
+                    default: "not announced"),
+                .value(
+                    "--replicas-from-dns", "NAME", help: "Announce the number of A/AAAA records of NAME as --replicas.",
+                    default: "off"),
+                .value(
+                    "--replicas-resolve-interval", "SECONDS", help: "Seconds between look-ups of --replicas-from-dns.",
+                    default: Self.format(defaults.replicasResolveIntervalSeconds)),
                 .value(
                     "--drain-timeout", "SECONDS", help: "Seconds streams may finish after shutdown begins.",
                     default: Self.format(defaults.drainTimeoutSeconds)),
@@ -232,6 +253,9 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         if let value = try flags.double("--ping-interval") { self.pingIntervalSeconds = value }
         if let value = try flags.double("--ping-timeout") { self.pingTimeoutSeconds = value }
         if let value = flags.string("--instance-id") { self.instanceID = value }
+        if let value = try flags.int("--replicas") { self.replicaCount = value }
+        if let value = flags.string("--replicas-from-dns") { self.replicasFromDNS = value }
+        if let value = try flags.double("--replicas-resolve-interval") { self.replicasResolveIntervalSeconds = value }
         if let value = try flags.double("--drain-timeout") { self.drainTimeoutSeconds = value }
         if let value = try flags.double("--reload-check") { self.reloadCheckSeconds = value }
         if let value = try flags.double("--request-head-timeout") { self.requestHeadTimeoutSeconds = value }
@@ -276,6 +300,19 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         if let instanceID = self.instanceID, !ConfigurationValidation.isName(instanceID) {
             throw fail("instanceID", "\"\(instanceID)\" must be non-empty letters, digits, '.', '_' or '-'")
         }
+        if let count = self.replicaCount, !(1...TunnelProtocol.maxReplicaCount).contains(count) {
+            throw fail("replicaCount", "must be between 1 and \(TunnelProtocol.maxReplicaCount), got \(count)")
+        }
+        if let name = self.replicasFromDNS {
+            guard self.replicaCount == nil else {
+                throw fail("replicasFromDNS", "give either replicaCount (--replicas) or replicasFromDNS, not both")
+            }
+            guard ConfigurationValidation.isHostName(name) else {
+                throw fail("replicasFromDNS", "\"\(name)\" is not a DNS name")
+            }
+        }
+        try ConfigurationValidation.checkPositive(self.replicasResolveIntervalSeconds,
+                                                  field: "replicasResolveIntervalSeconds")
         try ConfigurationValidation.checkPositive(self.reloadCheckSeconds, field: "reloadCheckSeconds")
         guard self.drainTimeoutSeconds.isFinite, self.drainTimeoutSeconds >= 0 else {
             throw fail("drainTimeoutSeconds", "must be 0 or more, got \(Self.format(self.drainTimeoutSeconds))")

@@ -33,6 +33,9 @@ package protocol HTTP2ConnectionDelegate: AnyObject {
                          endStream: Bool) -> HTTP2StreamHandler?
     func http2Connection(_ connection: HTTP2Connection, didMeasurePing roundTrip: TimeInterval)
     func http2Connection(_ connection: HTTP2Connection, didReceiveGoAway lastStreamID: Int32)
+    /// This end sent GOAWAY: asked for with `goAway()`, or decided by nghttp2 (a flood guard, a protocol error).
+    /// Either way the session takes no new streams; the ones in flight may finish.
+    func http2Connection(_ connection: HTTP2Connection, didSendGoAway errorCode: UInt32)
     func http2ConnectionDidClose(_ connection: HTTP2Connection, error: ConnectionError?)
     /// The last open stream closed: the connection has nothing in progress (idle timeouts start here).
     func http2ConnectionDidBecomeIdle(_ connection: HTTP2Connection)
@@ -41,6 +44,11 @@ package protocol HTTP2ConnectionDelegate: AnyObject {
 extension HTTP2ConnectionDelegate {
     /// Tunnels have no idle timeout: by default nothing happens.
     package func http2ConnectionDidBecomeIdle(_ connection: HTTP2Connection) {}
+}
+
+extension HTTP2ConnectionDelegate {
+    /// Most owners need not tell their own GOAWAY apart from a closing connection.
+    package func http2Connection(_ connection: HTTP2Connection, didSendGoAway errorCode: UInt32) {}
 }
 
 /// Liveness settings: PING every `interval`; no answer within `timeout` means the peer is dead.
@@ -258,6 +266,8 @@ package final class HTTP2Connection {
                 self.delegate?.http2Connection(self, didReceiveGoAway: lastStreamID)
             case .headerListTooLarge(let streamID):
                 self.refuseOversizedHeaders(streamID: streamID)
+            case .goAwaySent(let errorCode):
+                self.delegate?.http2Connection(self, didSendGoAway: errorCode)
             }
         }
         self.noticeIdle()

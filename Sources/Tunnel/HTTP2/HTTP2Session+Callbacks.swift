@@ -10,6 +10,7 @@ extension HTTP2Session {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameReceived)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkReceived)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSent)
         nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks, dataFrameLength)
     }
 }
@@ -95,6 +96,17 @@ private func onFrameReceived(
                                     errorCode: frame.pointee.goaway.error_code))
     default:
         break
+    }
+    return 0
+}
+
+/// Records the one sent frame an owner needs to hear of: our own GOAWAY, whoever decided it.
+private func onFrameSent(
+    _ session: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let frame, let owner = owner(userData) else { return 0 }
+    if UInt32(frame.pointee.hd.type) == NGHTTP2_GOAWAY.rawValue {
+        owner.events.append(.goAwaySent(errorCode: frame.pointee.goaway.error_code))
     }
     return 0
 }

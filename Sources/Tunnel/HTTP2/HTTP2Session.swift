@@ -25,6 +25,8 @@ package enum HTTP2Event: Equatable, Sendable {
     /// A header block decoded to more than `HTTP2Settings.maxHeaderListSize` bytes; its fields were dropped as
     /// they arrived, so a compressed bomb never expands in memory. The owner answers 431 or resets the stream.
     case headerListTooLarge(streamID: Int32)
+    /// We sent GOAWAY (asked for with `goAway`, or on nghttp2's own initiative: a flood guard, a protocol error).
+    case goAwaySent(errorCode: UInt32)
 }
 
 /// One header field as it crosses HTTP/2: lowercase name.

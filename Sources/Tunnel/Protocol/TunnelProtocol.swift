@@ -26,6 +26,17 @@ package enum TunnelProtocol {
     package static let errorHeader = "porthole-error"
     /// On the hello request: the controller's instance id.
     package static let instanceHeader = "porthole-instance"
+    /// On the hello request: how many controller replicas serve, so that an agent reaching them through one
+    /// load-balanced name keeps dialling until it holds a tunnel to each. Absent from older controllers.
+    package static let replicasHeader = "porthole-replicas"
+    /// The largest replica count an agent believes; anything above is ignored as nonsense.
+    package static let maxReplicaCount = 1000
+
+    /// The replica count of a `porthole-replicas` value: a whole number from 1 to `maxReplicaCount`, else nil.
+    package static func replicaCount(_ value: String?) -> Int? {
+        guard let value, let count = Int(value), count >= 1, count <= self.maxReplicaCount else { return nil }
+        return count
+    }
 
     /// SETTINGS_MAX_FRAME_SIZE both tunnel ends announce: a bulk stream moves in 64 KiB DATA frames, a quarter of
     /// the frames (and of the per-frame work at both ends) that the 16 KiB default would take.
