@@ -11,7 +11,6 @@ struct MakeCAOptions {
     var validityDays = 365
     var reissueAgents = false
     var replaceCA = false
-    var showVersion = false
 
     static let defaultTrustDomain = "porthole.local"
     static let defaultControlName = "admin"
@@ -45,7 +44,6 @@ struct MakeCAOptions {
             .flag("--replace-ca",
                   help: "replace the CA in DIR with a new one: every credential issued by the old CA stops "
                       + "working (make-ca lists what it invalidates)"),
-            .flag("--version", help: "Print the version and exit."),
         ])
 
     static var usage: String { Self.parser.usage }
@@ -57,10 +55,6 @@ struct MakeCAOptions {
                     + "agent's credential, --replace-ca replaces the whole CA")
         }
         let flags = try Self.parser.parse(arguments)
-        if flags.isPresent("--version") {
-            self.showVersion = true
-            return
-        }
         guard let outputDirectory = flags.string("--out"), !outputDirectory.isEmpty else {
             throw ConfigurationError.usage("--out is required")
         }

@@ -7,10 +7,6 @@ import Tunnel
 let options = CommandLineParser.exitOnUsageError(usage: MakeCAOptions.usage) {
     try MakeCAOptions(arguments: Array(CommandLine.arguments.dropFirst()))
 }
-if options.showVersion {
-    print("make-ca \(portholeVersion)")
-    exit(0)
-}
 let issuer = CredentialIssuer(options: options) { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
 do {
     for path in try issuer.run() { print(path) }
