@@ -47,8 +47,8 @@ final class JOSETestKey: @unchecked Sendable {
     }
 
     /// The public key as a JWK object, with `extra` members (`kid`, `use`, `alg`, …).
-    func jwk(_ extra: [String: String] = [:]) -> [String: String] {
-        self.publicMembers.merging(extra) { $1 }
+    func jwk(_ extra: [String: Any] = [:]) -> [String: Any] {
+        (self.publicMembers as [String: Any]).merging(extra) { $1 }
     }
 
     /// The signature JWS `algorithm` wants over `message`: PKCS#1 v1.5 for RS*, raw r || s for ES256, plain
@@ -148,7 +148,7 @@ enum JOSETestTokens {
         return signingInput + "." + Base64URL.encode(signature)
     }
 
-    static func keySet(_ keys: [[String: String]]) -> JWKSet {
+    static func keySet(_ keys: [[String: Any]]) -> JWKSet {
         try! JWKSet(json: Self.json(["keys": keys]))
     }
 }

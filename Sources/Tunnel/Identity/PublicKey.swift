@@ -3,8 +3,8 @@ import CTunnelShims
 
 /// A public key that verifies JWS signatures: RSA (2048 to 8192 bits), EC P-256 or Ed25519.
 ///
-/// Built from a DER SubjectPublicKeyInfo, which OpenSSL decodes and checks (point on the curve; RSA modulus odd,
-/// exponent at least 65537). Immutable after init, so it may be shared between threads.
+/// Built from a DER SubjectPublicKeyInfo, which OpenSSL decodes and checks (point on the curve; RSA modulus odd and
+/// composite, exponent odd and above 1). Immutable after init, so it may be shared between threads.
 package final class PublicKey: @unchecked Sendable {
     /// The kinds of key a JWK may hold here.
     package enum KeyType: String, Sendable, Hashable, CustomStringConvertible {
