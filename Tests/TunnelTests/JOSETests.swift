@@ -12,7 +12,8 @@ import Testing
     static let ec = JOSETestKey.p256()
     static let ed = JOSETestKey.ed25519()
     static let keys = T.keySet([
-        Self.rsa.jwk(["kid": "rsa", "use": "sig"]), Self.ec.jwk(["kid": "ec"]), Self.ed.jwk(["kid": "ed", "alg": "EdDSA"]),
+        Self.rsa.jwk(["kid": "rsa", "use": "sig"]), Self.ec.jwk(["kid": "ec"]),
+        Self.ed.jwk(["kid": "ed", "alg": "EdDSA"]),
     ])
     static let verifier = TokenVerifier(configuration: .init(issuer: T.issuer, audiences: ["porthole"]))
 
@@ -29,19 +30,23 @@ import Testing
 
     // MARK: Published vectors
 
-    static let rfcPayload = "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+    static let rfcPayload = "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxl"
+        + "LmNvbS9pc19yb290Ijp0cnVlfQ"
     static let rfcVerifier = TokenVerifier(configuration: .init(issuer: "joe", audiences: ["x"]))
 
     @Test func rfc7515AppendixA2RS256() throws {
-        let token = "eyJhbGciOiJSUzI1NiJ9.\(Self.rfcPayload).cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7"
-            + "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLI"
+        let token = "eyJhbGciOiJSUzI1NiJ9.\(Self.rfcPayload)."
+            + "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7"
+            + "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4"
+            + "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLI"
             + "ARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w"
             + "9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw"
         let keys = T.keySet([[
             "kty": "RSA", "e": "AQAB",
             "n": "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT"
-                + "-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-"
-                + "UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2eth"
+                + "-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYU"
+                + "sLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-"
+                + "DWNmoudF8NAco9_h9iaGNj8q2eth"
                 + "FkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
         ]])
         let jws = try JWS(compact: token)
@@ -88,7 +93,8 @@ import Testing
     }
 
     @Test func rfc7515AppendixA1HS256IsRefused() {
-        let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.\(Self.rfcPayload).dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.\(Self.rfcPayload)."
+            + "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         #expect(Self.refusal(token) == .hmacRefused)
     }
 
@@ -108,7 +114,8 @@ import Testing
 
     @Test func manyES256SignaturesVerify() throws {
         for index in 0..<40 {  // r or s with leading zero bytes must survive the raw-to-DER conversion
-            let token = T.token(header: ["alg": "ES256", "kid": "ec"], claims: T.claims(["jti": "\(index)"]), key: Self.ec)
+            let token = T.token(
+                header: ["alg": "ES256", "kid": "ec"], claims: T.claims(["jti": "\(index)"]), key: Self.ec)
             _ = try Self.verifier.verify(token, keys: Self.keys, now: T.now)
         }
     }
@@ -121,7 +128,9 @@ import Testing
     }
 
     @Test func duplicateKeyIDsAreAllTried() throws {
-        let keys = T.keySet([Self.otherRSA.jwk(["kid": "same"]), Self.rsa.jwk(["kid": "same"]), Self.ec.jwk(["kid": "same"])])
+        let keys = T.keySet([
+            Self.otherRSA.jwk(["kid": "same"]), Self.rsa.jwk(["kid": "same"]), Self.ec.jwk(["kid": "same"]),
+        ])
         let token = T.token(header: ["alg": "RS256", "kid": "same"], key: Self.rsa)
         #expect(try Self.verifier.verify(token, keys: keys, now: T.now).username == "alice@example.com")
         let es = T.token(header: ["alg": "ES256", "kid": "same"], key: Self.ec)
@@ -167,7 +176,8 @@ import Testing
     }
 
     @Test func refusesAlgorithmsOffTheAllowList() {
-        let onlyES = TokenVerifier(configuration: .init(issuer: T.issuer, audiences: ["porthole"], algorithms: [.es256]))
+        let onlyES = TokenVerifier(
+            configuration: .init(issuer: T.issuer, audiences: ["porthole"], algorithms: [.es256]))
         #expect(Self.refusal(T.token(header: ["alg": "RS256", "kid": "rsa"], key: Self.rsa), verifier: onlyES)
             == .algorithmNotAllowed("RS256"))
         #expect(Self.refusal(T.token(header: ["alg": "PS256", "kid": "rsa"], key: nil, signature: [0]))
@@ -184,7 +194,8 @@ import Testing
     @Test func refusesSignaturesFromAnotherKeyOrOfTheWrongShape() {
         #expect(Self.refusal(T.token(header: ["alg": "RS256", "kid": "rsa"], key: Self.otherRSA)) == .badSignature)
         #expect(Self.refusal(T.token(header: ["alg": "ES256", "kid": "ec"], key: JOSETestKey.p256())) == .badSignature)
-        #expect(Self.refusal(T.token(header: ["alg": "EdDSA", "kid": "ed"], key: JOSETestKey.ed25519())) == .badSignature)
+        #expect(Self.refusal(T.token(header: ["alg": "EdDSA", "kid": "ed"], key: JOSETestKey.ed25519()))
+            == .badSignature)
         let claims = T.claims()
         let good = Array(T.token(header: ["alg": "ES256", "kid": "ec"], claims: claims, key: Self.ec).utf8)
         let raw = Base64URL.decode(good.split(separator: UInt8(ascii: ".")).last!)!
@@ -200,7 +211,8 @@ import Testing
                             signature: Array(rsSignature.dropFirst()))
         #expect(Self.refusal(short) == .badSignature)
         // Claims changed after signing.
-        var tampered = T.token(header: ["alg": "RS256", "kid": "rsa"], key: Self.rsa).split(separator: ".").map(String.init)
+        var tampered = T.token(header: ["alg": "RS256", "kid": "rsa"], key: Self.rsa)
+            .split(separator: ".").map(String.init)
         tampered[1] = Base64URL.encode(T.json(T.claims(["email": "mallory@example.com"])))
         #expect(Self.refusal(tampered.joined(separator: ".")) == .badSignature)
     }
@@ -208,8 +220,8 @@ import Testing
     @Test func refusesCriticalExtensions() {
         let token = T.token(header: ["alg": "RS256", "kid": "rsa", "crit": ["exp"], "exp": 1], key: Self.rsa)
         #expect(Self.refusal(token) == .unsupportedCritical)
-        #expect(Self.refusal(T.token(header: ["alg": "RS256", "kid": "rsa", "crit": ["b64"], "b64": false], key: Self.rsa))
-            == .unsupportedCritical)
+        let unencoded = T.token(header: ["alg": "RS256", "kid": "rsa", "crit": ["b64"], "b64": false], key: Self.rsa)
+        #expect(Self.refusal(unencoded) == .unsupportedCritical)
     }
 
     @Test func refusesMalformedTokens() {
@@ -217,7 +229,8 @@ import Testing
         let parts = good.split(separator: ".").map(String.init)
         let cases: [String] = [
             "", "abc", parts[0] + "." + parts[1], good + ".x", good + "=", parts[0] + "=." + parts[1] + "." + parts[2],
-            " " + good, good + "\n", parts[0] + "." + parts[1] + "." + parts[2].replacingOccurrences(of: "-", with: "+"),
+            " " + good, good + "\n",
+            parts[0] + "." + parts[1] + "." + parts[2].replacingOccurrences(of: "-", with: "+"),
             "." + parts[1] + "." + parts[2],
             Base64URL.encode(Array("not json".utf8)) + "." + parts[1] + "." + parts[2],
             Base64URL.encode(Array("[\"RS256\"]".utf8)) + "." + parts[1] + "." + parts[2],
@@ -233,7 +246,8 @@ import Testing
             }
         }
         // Correctly signed, but the payload is not a claims object.
-        let signingInput = Base64URL.encode(T.json(["alg": "RS256", "kid": "rsa"])) + "." + Base64URL.encode(Array("[1]".utf8))
+        let signingInput = Base64URL.encode(T.json(["alg": "RS256", "kid": "rsa"])) + "."
+            + Base64URL.encode(Array("[1]".utf8))
         let signed = signingInput + "." + Base64URL.encode(Self.rsa.sign(Array(signingInput.utf8), algorithm: "RS256"))
         #expect(Self.refusal(signed) == .malformed("claims are not a JSON object"))
     }
@@ -242,7 +256,9 @@ import Testing
         let padding = String(repeating: "a", count: 16 * 1024)
         let token = T.token(header: ["alg": "RS256", "kid": "rsa"], claims: T.claims(["pad": padding]), key: Self.rsa)
         #expect(Self.refusal(token) == .tooLarge)
-        #expect(throws: TokenRefusal.tooLarge) { try JWS(compact: [UInt8](repeating: 0x2E, count: JWS.maximumLength + 1)) }
+        #expect(throws: TokenRefusal.tooLarge) {
+            try JWS(compact: [UInt8](repeating: 0x2E, count: JWS.maximumLength + 1))
+        }
     }
 
     /// Every refusal reason is free of token material: no claim, kid or header value shows up in it.

@@ -135,7 +135,8 @@ import Testing
         #expect(cache.identity(for: identity.tokenDigest, now: identity.expiresAt) == nil)  // expired, and dropped
         #expect(cache.count == 0)
         for index in 0..<10 {
-            let other = T.token(header: ["alg": "EdDSA", "kid": "k1"], claims: T.claims(["jti": "\(index)"]), key: Self.ed)
+            let other = T.token(
+                header: ["alg": "EdDSA", "kid": "k1"], claims: T.claims(["jti": "\(index)"]), key: Self.ed)
             cache.remember(try verifier.verify(other, keys: keys, now: T.now), now: T.now)
             #expect(cache.count <= 3)
         }

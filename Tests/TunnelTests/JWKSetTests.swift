@@ -85,14 +85,18 @@ import Testing
         #expect(throws: JWKSetError.tooManyKeys) {
             try Self.parse(Array(repeating: Self.ed.jwk(), count: JWKSet.maximumKeys + 1))
         }
-        #expect(throws: JWKSetError.tooLarge) { try JWKSet(json: [UInt8](repeating: 0x20, count: JWKSet.maximumLength + 1)) }
+        #expect(throws: JWKSetError.tooLarge) {
+            try JWKSet(json: [UInt8](repeating: 0x20, count: JWKSet.maximumLength + 1))
+        }
     }
 
     @Test func deeplyNestedJSONDoesNotCrash() {
         let depth = 20_000
         let nested = Array(String(repeating: "[", count: depth).utf8) + Array(String(repeating: "]", count: depth).utf8)
         _ = JSONValue.parse(Array(#"{"keys":"#.utf8) + nested + Array("}".utf8))
-        #expect(throws: JWKSetError.self) { try JWKSet(json: Array(#"{"keys":[{"kty":"#.utf8) + nested + Array("}]}".utf8)) }
+        #expect(throws: JWKSetError.self) {
+            try JWKSet(json: Array(#"{"keys":[{"kty":"#.utf8) + nested + Array("}]}".utf8))
+        }
         let header = Base64URL.encode(Array(String(repeating: "[", count: 5000).utf8))
         #expect(throws: TokenRefusal.self) { try JWS(compact: header + ".e30.") }
     }

@@ -10,7 +10,8 @@ import Testing
     static let digest = TokenDigest(of: "not a token")
 
     static func validate(
-        _ overrides: [String: Any?] = [:], now: Date = T.now, _ configure: (inout TokenVerifier.Configuration) -> Void = { _ in }
+        _ overrides: [String: Any?] = [:], now: Date = T.now,
+        _ configure: (inout TokenVerifier.Configuration) -> Void = { _ in }
     ) -> Result<VerifiedIdentity, TokenRefusal> {
         var configuration = TokenVerifier.Configuration(issuer: T.issuer, audiences: ["porthole"])
         configure(&configuration)
@@ -108,8 +109,11 @@ import Testing
         #expect(Self.refusal(Self.validate(["groups": ["dev", 3]])) == .invalidClaim("groups"))
         #expect(Self.refusal(Self.validate(["groups": ["dev": true]])) == .invalidClaim("groups"))
         // A claim whose name contains dots is read whole before it is read as a path.
-        let namespaced = Self.validate(["https://example.com/groups": ["x"]]) { $0.groupsClaim = "https://example.com/groups" }
+        let namespaced = Self.validate(["https://example.com/groups": ["x"]]) {
+            $0.groupsClaim = "https://example.com/groups"
+        }
         #expect(try namespaced.get().groups == ["x"])
-        #expect(try Self.validate(["realm_access": "flat"]) { $0.groupsClaim = "realm_access.roles" }.get().groups == [])
+        let flat = Self.validate(["realm_access": "flat"]) { $0.groupsClaim = "realm_access.roles" }
+        #expect(try flat.get().groups == [])
     }
 }

@@ -18,6 +18,8 @@ package struct JWS: Sendable {
     package let signature: [UInt8]
     /// `BASE64URL(header) '.' BASE64URL(payload)`: the bytes the signature covers.
     let signingInput: [UInt8]
+    /// SHA-256 of the whole compact token: how the token is cached and mentioned once it is no longer kept.
+    package let digest: TokenDigest
 
     /// Parses a compact JWS from its text.
     package init(compact token: String) throws(TokenRefusal) {
@@ -53,6 +55,7 @@ package struct JWS: Sendable {
         self.payload = payload
         self.signature = signature
         self.signingInput = Array(token[..<dots[1]])
+        self.digest = TokenDigest(of: token)
     }
 
     /// The algorithm if it is one this code verifies and `allowed` lists; otherwise the specific refusal: `none`,

@@ -104,6 +104,7 @@ package final class PublicKey: @unchecked Sendable {
     private func digestVerify(_ signature: [UInt8], over message: [UInt8], digest: OpaquePointer?) -> Bool {
         guard let context = EVP_MD_CTX_new() else { return false }  // EVP_MD_CTX *, owned here
         defer { EVP_MD_CTX_free(context) }
+        ERR_clear_error()
         guard EVP_DigestVerifyInit(context, nil, digest, nil, self.pkey) == 1 else { return false }
         return EVP_DigestVerify(context, signature, signature.count, message, message.count) == 1
     }

@@ -38,7 +38,8 @@ extension TokenVerifier {
         return VerifiedIdentity(
             issuer: configuration.issuer, subject: subject, username: username,
             groups: try self.groups(claims).map { configuration.groupPrefix + $0 }, audience: audience,
-            expiresAt: Date(timeIntervalSince1970: expiresAt), issuedAt: issuedAt.map(Date.init(timeIntervalSince1970:)),
+            expiresAt: Date(timeIntervalSince1970: expiresAt),
+            issuedAt: issuedAt.map(Date.init(timeIntervalSince1970:)),
             tokenID: tokenID, tokenDigest: tokenDigest, algorithm: algorithm, keyID: keyID)
     }
 

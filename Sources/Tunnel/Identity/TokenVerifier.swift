@@ -52,12 +52,15 @@ package struct TokenVerifier: Sendable {
     /// The identity `token` proves at `now`, verified with `keys`; or the reason it is refused. An `unknownKeyID`
     /// refusal is the caller's cue to ask its `JWKSCache` whether to refetch the keys and try once more.
     package func verify(_ token: String, keys: JWKSet?, now: Date) throws(TokenRefusal) -> VerifiedIdentity {
-        let bytes = Array(token.utf8)
-        let jws = try JWS(compact: bytes)
+        try self.verify(try JWS(compact: token), keys: keys, now: now)
+    }
+
+    /// `verify(_:keys:now:)` for a token already parsed, e.g. to look up `jws.keyID` in a `JWKSCache` first.
+    package func verify(_ jws: JWS, keys: JWKSet?, now: Date) throws(TokenRefusal) -> VerifiedIdentity {
         let (algorithm, key) = try self.verifySignature(of: jws, keys: keys)
         let claims = try JWTClaims(json: jws.payload)
         return try self.validateClaims(
-            claims, now: now, tokenDigest: TokenDigest(of: bytes), algorithm: algorithm, keyID: key.keyID)
+            claims, now: now, tokenDigest: jws.digest, algorithm: algorithm, keyID: key.keyID)
     }
 
     /// Checks the algorithm against the allow-list, picks the key and verifies the signature; returns the algorithm
