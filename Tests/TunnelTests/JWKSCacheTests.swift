@@ -64,6 +64,21 @@ import Testing
         #expect(cache.nextFetchDue == Self.at(370))
     }
 
+    @Test func rotatedKeyVerifiesAfterOneRefetch() throws {
+        var cache = Self.ready()
+        let rotated = JOSETestKey.ed25519()
+        let jws = try JWS(compact: T.token(header: ["alg": "EdDSA", "kid": "k2"], key: rotated))
+        let verifier = TokenVerifier(configuration: .init(issuer: T.issuer, audiences: ["porthole"]))
+        #expect(throws: TokenRefusal.unknownKeyID) { try verifier.verify(jws, keys: cache.keySet, now: T.now) }
+        #expect(cache.lookup(keyID: jws.keyID, now: Self.at(40)).isFetchThenRetry)
+        cache.fetchSucceeded(T.keySet([Self.ed.jwk(["kid": "k1"]), rotated.jwk(["kid": "k2"])]), now: Self.at(41))
+        guard case .keys(let keys) = cache.lookup(keyID: jws.keyID, now: Self.at(41)) else {
+            Issue.record("expected the rotated key")
+            return
+        }
+        #expect(try verifier.verify(jws, keys: keys, now: T.now).keyID == "k2")
+    }
+
     @Test func stormOfUnknownKeyIDsCostsOneFetchPerInterval() {
         var cache = Self.ready()
         var fetches = 0
