@@ -72,3 +72,9 @@ final class AgentRegistry: Sendable {
         }
     }
 }
+
+extension AgentRegistry: SessionDirectory {
+    func routableSession(of agent: String) -> (any RoutableSession)? {
+        self.leastBusySession(of: agent)
+    }
+}

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 import Tunnel
@@ -13,6 +14,10 @@ final class ControllerContext: Sendable {
     let metrics: ControllerMetrics
     /// Cancellations per user: what one user's resets and hang-ups may cost the tunnels shared with others.
     let cancellationBudget: CancellationBudget
+    /// The decision point of the request pipeline.
+    let authorizer: any RequestAuthorizer
+    /// Routes the controller serves itself on the service listener.
+    let localRoutes: LocalRoutes
     private let state: Mutex<(credentials: ControllerCredentials, fingerprint: String)>
 
     init(configuration: ControllerConfiguration, metrics: ControllerMetrics, serviceURL: String) throws {
@@ -24,10 +29,36 @@ final class ControllerContext: Sendable {
             buckets: KeyedTokenBuckets(burst: configuration.userCancellationBurst,
                                        perSecond: configuration.userCancellationsPerSecond),
             metrics: metrics)
-        self.instanceID = configuration.instanceID
-            ?? "\(ProcessInfo.processInfo.hostName)-\(RandomID.make(bytes: 3))"
+        self.instanceID = configuration.makeInstanceID()
+        self.authorizer = CredentialScopeAuthorizer()
+        self.localRoutes = LocalRoutes([WellKnownRoute.route(serviceURL: serviceURL, instance: self.instanceID)])
         let files = ControllerCredentials.files(of: configuration)
         self.state = Mutex((try ControllerCredentials(configuration: configuration), FileFingerprint.of(files)))
+    }
+
+    /// The chain every user request passes, with the credentials in force now.
+    var pipeline: RequestPipeline {
+        let authenticator = self.authenticator
+        return RequestPipeline(
+            authenticate: { authenticator.authenticate(authorization: $0, peerCertificate: $1) },
+            budget: self.cancellationBudget, authorizer: self.authorizer, sessions: self.registry,
+            localRoutes: self.localRoutes)
+    }
+
+    /// Logs a refused request once and counts it: before routing as an auth failure by label, after as a finished
+    /// request with its status.
+    func record(_ refusal: RequestRefusal, requestID: String, peer: String, started: DispatchTime) {
+        var fields = ["peer": peer, "request": requestID, "status": "\(refusal.error.status)",
+                      "reason": refusal.error.message]
+        if let route = refusal.route {
+            fields["agent"] = route.agent
+            fields["service"] = route.serviceKey
+            fields["user"] = route.user
+            self.metrics.requestFinished(agent: route.agent, serviceType: route.serviceType,
+                                         code: refusal.error.status, seconds: started.secondsElapsed)
+        }
+        if let label = refusal.failureLabel { self.metrics.authFailure(reason: label) }
+        Log.warning(refusal.logMessage, fields)
     }
 
     /// The credentials new connections use.

@@ -177,6 +177,8 @@ extension TunnelSession: HTTP2ConnectionDelegate {
 // Mutable state is confined to `queue`, except the counters behind their mutex.
 extension TunnelSession: @unchecked Sendable {}
 
+extension TunnelSession: RoutableSession {}
+
 /// Collects the hello response body.
 private final class HelloCollector: HTTP2StreamHandler {
     weak var connection: HTTP2Connection?

@@ -106,7 +106,8 @@ final class UserHTTP1Connection {
                 self.connection.close()
                 return
             }
-            self.respondLocally(status: status, message: "malformed request: \(error)", close: true)
+            self.respondLocally(ErrorResponse(status: status, message: "malformed request: \(error)", serviceType: nil,
+                                              requestID: self.exchange?.requestID), close: true)
         }
     }
 
@@ -154,112 +155,75 @@ final class UserHTTP1Connection {
     private func begin(_ head: HTTPRequestHead) {
         let requestID = RandomID.request()
         let upgradeRequested = self.parser.isSwitchingProtocols ? head.headers[first: "upgrade"] : nil
-        var exchange = Exchange(
-            requestID: requestID,
-            route: Route(agent: "-", serviceType: "-", serviceName: "-", user: "-"),
-            method: head.method, upgrade: upgradeRequested, keepAlive: self.parser.keepAlive && upgradeRequested == nil)
         let hasBody = upgradeRequested != nil || head.headers.contains(name: "transfer-encoding")
             || (Int(head.headers[first: "content-length"] ?? "0") ?? 0) > 0
-        exchange.requestEnded = false
-        self.exchange = exchange
-        if head.method == "CONNECT" {
-            Log.warning("CONNECT refused", ["peer": self.peer, "request": requestID])
-            self.respondLocally(status: 405, message: "CONNECT is not supported: Porthole is not a forward proxy",
-                                close: true)
-            return
+        self.exchange = Exchange(
+            requestID: requestID, route: Route(agent: "-", serviceType: "-", serviceName: "-", user: "-"),
+            method: head.method, upgrade: upgradeRequested, keepAlive: self.parser.keepAlive && upgradeRequested == nil)
+        let request = UserRequest(http1: head, requestID: requestID, upgrade: upgradeRequested, hasBody: hasBody,
+                                  peerCertificate: self.connection.tls?.peerCertificate,
+                                  peerHost: self.connection.peerAddress?.host)
+        switch self.context.pipeline.decide(request) {
+        case .refuse(let refusal):
+            if let route = refusal.route { self.exchange?.route = route }
+            self.context.record(refusal, requestID: requestID, peer: self.peer,
+                                started: self.exchange?.started ?? .now())
+            // A refusal before authentication closes the connection: nothing about its framing can be trusted.
+            self.respondLocally(refusal.error, extra: refusal.extraHeaders,
+                                close: hasBody || request.method == "CONNECT" || refusal.failureLabel == "malformed_request")
+        case .respond(let response):
+            self.respondLocally(response, close: hasBody)
+        case .forward(let forward):
+            self.exchange?.route = forward.route
+            Log.debug("request routed", ["request": requestID, "agent": forward.route.agent,
+                                         "service": forward.route.serviceKey, "user": forward.route.user,
+                                         "method": head.method, "session": forward.session.id])
+            self.stream = forward.session.openStream(headers: forward.fields, hasBody: hasBody, delegate: self,
+                                                     delegateQueue: self.connection.queue)
+            if !hasBody { self.exchange?.requestEnded = true }
         }
-
-        // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-        let hosts = head.headers[all: "host"].count
-        guard hosts == 1 || (hosts == 0 && head.version == "HTTP/1.0") else {
-            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "400",
-                                            "reason": "a request needs exactly one Host header"])
-            self.respondLocally(status: 400, message: "a request needs exactly one Host header", close: true)
-            return
-        }
-        if let refusal = RequestTarget.check(head.target, method: head.method) {
-            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "400",
-                                            "reason": refusal.description])
-            self.respondLocally(status: 400, message: refusal.description, close: true)
-            return
-        }
-        let authorizations = head.headers[all: "authorization"]
-        guard authorizations.count <= 1 else {
-            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "400",
-                                            "reason": "more than one Authorization header"])
-            self.respondLocally(status: 400, message: "more than one Authorization header", close: true)
-            return
-        }
-        let outcome = self.context.authenticator.authenticate(
-            authorization: authorizations.first, peerCertificate: self.connection.tls?.peerCertificate)
-        let route: Route
-        switch outcome {
-        case .failure(let refusal):
-            self.context.metrics.authFailure(reason: refusal.label)
-            Log.warning("request refused", ["peer": self.peer, "request": requestID, "status": "\(refusal.status)",
-                                            "reason": refusal.reason])
-            self.respondLocally(status: refusal.status, message: refusal.reason, serviceType: refusal.serviceType,
-                                close: hasBody)
-            return
-        case .success(let found):
-            route = found
-        }
-        self.exchange?.route = route
-        if let wait = self.context.cancellationBudget.refusal(for: route.user) {
-            self.refuse(status: 429, "too many cancelled requests from \(route.user); retry in \(wait) s",
-                        close: hasBody, retryAfter: wait)
-            return
-        }
-        guard let session = self.context.registry.leastBusySession(of: route.agent) else {
-            self.refuse(status: 503, "agent \(route.agent) is not connected", close: hasBody)
-            return
-        }
-        guard session.offers(type: route.serviceType, name: route.serviceName) else {
-            self.refuse(status: 404, "agent \(route.agent) has no service \(route.serviceKey)", close: hasBody)
-            return
-        }
-        var fields = [
-            HTTPField(":method", head.method), HTTPField(":scheme", "https"),
-            HTTPField(":authority", head.headers[first: "host"] ?? "porthole"), HTTPField(":path", head.target),
-        ]
-        fields += HeaderRules.fields(of: head.headers, where: HeaderRules.controllerForwards)
-        fields += TunnelProtocol.forwardingHeaders(peerHost: self.connection.peerAddress?.host ?? "unknown")
-        fields.append(HTTPField(TunnelProtocol.serviceHeader, route.serviceKey))
-        fields.append(HTTPField(TunnelProtocol.requestIDHeader, requestID))
-        fields.append(HTTPField(TunnelProtocol.userHeader, route.user))
-        if let upgradeRequested { fields.append(HTTPField(TunnelProtocol.upgradeHeader, upgradeRequested)) }
-        Log.debug("request routed", ["request": requestID, "agent": route.agent, "service": route.serviceKey,
-                                     "user": route.user, "method": head.method, "session": session.id])
-        self.stream = session.openStream(headers: fields, hasBody: hasBody, delegate: self,
-                                         delegateQueue: self.connection.queue)
-        if !hasBody { self.exchange?.requestEnded = true }
     }
 
-    private func refuse(status: Int, _ message: String, close: Bool, retryAfter: Int? = nil) {
+    /// Refuses the request in progress once the tunnel failed it.
+    private func refuse(status: Int, _ message: String) {
         guard let exchange = self.exchange else { return }
-        Log.warning("request refused", ["request": exchange.requestID, "agent": exchange.route.agent,
-                                        "service": exchange.route.serviceKey, "user": exchange.route.user,
-                                        "status": "\(status)", "reason": message])
-        self.context.metrics.requestFinished(agent: exchange.route.agent, serviceType: exchange.route.serviceType,
-                                             code: status, seconds: exchange.started.secondsElapsed)
-        self.respondLocally(status: status, message: message, serviceType: exchange.route.serviceType, close: close,
-                            retryAfter: retryAfter)
+        let refusal = RequestRefusal(
+            error: ErrorResponse(status: status, message: message, serviceType: exchange.route.serviceType,
+                                 requestID: exchange.requestID),
+            route: exchange.route)
+        self.context.record(refusal, requestID: exchange.requestID, peer: self.peer, started: exchange.started)
+        self.respondLocally(refusal.error, close: true)
     }
 
-    /// Answers from the controller itself with an error shaped for the service (`serviceType`), if known; a tunnel
-    /// stream already opened for the request is cancelled, so the agent and the backend let go of it too.
-    private func respondLocally(status: Int, message: String, serviceType: String? = nil, close: Bool,
-                                retryAfter: Int? = nil)
-    {
+    /// Answers from the controller itself with an error; a tunnel stream already opened for the request is
+    /// cancelled, so the agent and the backend let go of it too.
+    private func respondLocally(_ error: ErrorResponse, extra: [HTTPField] = [], close: Bool) {
         self.stream?.cancel()
-        let error = ErrorResponse(status: status, message: message, serviceType: serviceType,
-                                  requestID: self.exchange?.requestID)
         let mustClose = close || !(self.exchange?.keepAlive ?? false)
-        let extra = retryAfter.map { [HTTPField("Retry-After", "\($0)")] } ?? []
         self.connection.write(error.http1Message(keepAlive: !mustClose, adding: extra))
+        self.exchangeAnsweredLocally(close: mustClose)
+    }
+
+    /// Answers from a route the controller serves itself.
+    private func respondLocally(_ response: LocalResponse, close: Bool) {
+        let mustClose = close || !(self.exchange?.keepAlive ?? false)
+        var headers = HTTPHeaders()
+        for field in response.headers { headers.add(name: field.name, value: field.value) }
+        headers.add(name: "Content-Length", value: "\(response.body.count)")
+        if mustClose { headers.add(name: "Connection", value: "close") }
+        self.connection.write(HTTP1Serializer.responseHead(HTTPResponseHead(status: response.status, headers: headers)))
+        if self.exchange?.method != "HEAD" { self.connection.write(response.body) }
+        if let exchange = self.exchange {
+            Log.info("request done", ["request": exchange.requestID, "method": exchange.method,
+                                      "status": "\(response.status)", "served": "controller"])
+        }
+        self.exchangeAnsweredLocally(close: mustClose)
+    }
+
+    private func exchangeAnsweredLocally(close: Bool) {
         self.exchange = nil
         self.stream = nil
-        if mustClose {
+        if close {
             self.connection.pauseReading()
             self.connection.closeAfterFlush()
         } else {
@@ -442,7 +406,7 @@ extension UserHTTP1Connection: TunnelStreamDelegate {
             let reason = errorCode == NGHTTP2_REFUSED_STREAM.rawValue
                 ? "agent \(exchange.route.agent) refused the stream (draining or disconnected)"
                 : "the tunnel to agent \(exchange.route.agent) failed (code \(errorCode))"
-            self.refuse(status: 502, reason, close: true)
+            self.refuse(status: 502, reason)
         } else {
             Log.warning("tunnel stream reset mid-response", ["request": exchange.requestID, "code": "\(errorCode)"])
             self.exchange?.keepAlive = false

@@ -103,8 +103,6 @@ final class UserHTTP2Stream {
     private var status = 0
     private var responseStarted = false
     private var isDone = false
-    /// The `:protocol` of an extended CONNECT (RFC 8441), carried as an HTTP/1.1 upgrade to the backend.
-    private var upgrade: String?
 
     private var connection: HTTP2Connection { self.owner.http2 }
     private var context: ControllerContext { self.owner.context }
@@ -115,111 +113,51 @@ final class UserHTTP2Stream {
     }
 
     func begin(headers: [HTTPField], endStream: Bool) {
-        var authorization: String?
-        var authorizationCount = 0
-        var connectProtocol: String?
-        var path = "/"
-        var authority = "porthole"
-        var forwarded: [HTTPField] = []
-        for field in headers {
-            switch field.name {
-            case ":method": self.method = field.value
-            case ":path": path = field.value
-            case ":authority": authority = field.value
-            case ":protocol": connectProtocol = field.value
-            case ":scheme": break
-            case "authorization":
-                authorization = field.value
-                authorizationCount += 1
-            case "host": authority = field.value
-            default:
-                if !HeaderRules.controllerForwards(field.name) { continue }
-                forwarded.append(field)
+        let request = UserRequest(http2: headers, requestID: self.requestID, endStream: endStream,
+                                  peerCertificate: self.connection.connection.tls?.peerCertificate,
+                                  peerHost: self.connection.connection.peerAddress?.host)
+        self.method = request.method
+        switch self.context.pipeline.decide(request) {
+        case .refuse(let refusal):
+            if let route = refusal.route { self.route = route }
+            self.context.record(refusal, requestID: self.requestID, peer: self.peer, started: self.started)
+            self.respond(refusal.error, extra: refusal.extraHeaders)
+        case .respond(let response):
+            self.isDone = true
+            self.responseStarted = true
+            let hasBody = !response.body.isEmpty && request.method != "HEAD"
+            self.connection.respond(streamID: self.streamID, headers: [HTTPField(":status", "\(response.status)")]
+                                        + response.headers + [HTTPField("content-length", "\(response.body.count)")],
+                                    hasBody: hasBody)
+            if hasBody {
+                self.connection.sendData(streamID: self.streamID, response.body)
+                self.connection.endStream(streamID: self.streamID)
             }
+            Log.info("request done", ["request": self.requestID, "method": request.method,
+                                      "status": "\(response.status)", "protocol": "h2", "served": "controller"])
+        case .forward(let forward):
+            self.route = forward.route
+            self.tunnel = forward.session.openStream(headers: forward.fields, hasBody: forward.hasBody, delegate: self,
+                                                     delegateQueue: self.connection.queue)
         }
-        if self.method == "CONNECT" {
-            guard let connectProtocol else {
-                self.respondLocally(status: 405, "CONNECT is not supported: Porthole is not a forward proxy")
-                return
-            }
-            // RFC 8441: the backend speaks HTTP/1.1, so the agent performs a classic upgrade on the user's behalf.
-            self.upgrade = connectProtocol
-            if connectProtocol.lowercased() == "websocket" {
-                forwarded.removeAll { $0.name == "sec-websocket-key" }
-                forwarded.append(HTTPField("sec-websocket-key", Self.webSocketKey()))
-            }
-        }
-        // An extended CONNECT's `:path` becomes an HTTP/1.1 GET's target at the agent.
-        if let refusal = RequestTarget.check(path, method: self.upgrade == nil ? self.method : "GET") {
-            Log.warning("request refused", ["request": self.requestID, "status": "400", "reason": refusal.description])
-            self.respondLocally(status: 400, refusal.description)
-            return
-        }
-        guard authorizationCount <= 1 else {
-            Log.warning("request refused", ["request": self.requestID, "status": "400",
-                                            "reason": "more than one Authorization header"])
-            self.respondLocally(status: 400, "more than one Authorization header")
-            return
-        }
-        switch self.context.authenticator.authenticate(authorization: authorization,
-                                                       peerCertificate: self.connection.connection.tls?.peerCertificate) {
-        case .failure(let refusal):
-            self.context.metrics.authFailure(reason: refusal.label)
-            Log.warning("request refused", ["request": self.requestID, "status": "\(refusal.status)",
-                                            "reason": refusal.reason])
-            self.respondLocally(status: refusal.status, refusal.reason, serviceType: refusal.serviceType)
-            return
-        case .success(let route):
-            self.route = route
-        }
-        if let wait = self.context.cancellationBudget.refusal(for: self.route.user) {
-            self.refuse(429, "too many cancelled requests from \(self.route.user); retry in \(wait) s",
-                        extra: [HTTPField("retry-after", "\(wait)")])
-            return
-        }
-        guard let session = self.context.registry.leastBusySession(of: self.route.agent) else {
-            self.refuse(503, "agent \(self.route.agent) is not connected")
-            return
-        }
-        guard session.offers(type: self.route.serviceType, name: self.route.serviceName) else {
-            self.refuse(404, "agent \(self.route.agent) has no service \(self.route.serviceKey)")
-            return
-        }
-        var fields = [
-            HTTPField(":method", self.upgrade == nil ? self.method : "GET"), HTTPField(":scheme", "https"),
-            HTTPField(":authority", authority), HTTPField(":path", path),
-        ]
-        fields += forwarded
-        fields += TunnelProtocol.forwardingHeaders(peerHost: self.connection.connection.peerAddress?.host ?? "unknown")
-        if let upgrade = self.upgrade { fields.append(HTTPField(TunnelProtocol.upgradeHeader, upgrade)) }
-        fields.append(HTTPField(TunnelProtocol.serviceHeader, self.route.serviceKey))
-        fields.append(HTTPField(TunnelProtocol.requestIDHeader, self.requestID))
-        fields.append(HTTPField(TunnelProtocol.userHeader, self.route.user))
-        self.tunnel = session.openStream(headers: fields, hasBody: !endStream || self.upgrade != nil, delegate: self,
-                                         delegateQueue: self.connection.queue)
     }
 
-    private static func webSocketKey() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString()
+    private var peer: String { self.connection.connection.peerAddress.map { "\($0)" } ?? "?" }
+
+    /// Refuses the stream once the tunnel failed it.
+    private func refuse(_ status: Int, _ message: String) {
+        let refusal = RequestRefusal(
+            error: ErrorResponse(status: status, message: message, serviceType: self.route.serviceType,
+                                 requestID: self.requestID),
+            route: self.route)
+        self.context.record(refusal, requestID: self.requestID, peer: self.peer, started: self.started)
+        self.respond(refusal.error)
     }
 
-    private func refuse(_ status: Int, _ message: String, extra: [HTTPField] = []) {
-        Log.warning("request refused", ["request": self.requestID, "agent": self.route.agent,
-                                        "service": self.route.serviceKey, "user": self.route.user,
-                                        "status": "\(status)", "reason": message])
-        self.context.metrics.requestFinished(agent: self.route.agent, serviceType: self.route.serviceType,
-                                             code: status, seconds: self.started.secondsElapsed)
-        self.respondLocally(status: status, message, serviceType: self.route.serviceType, extra: extra)
-    }
-
-    /// Answers from the controller itself with an error shaped for the service (`serviceType`), if known.
-    private func respondLocally(status: Int, _ message: String, serviceType: String? = nil, extra: [HTTPField] = []) {
+    /// Answers from the controller itself with an error.
+    private func respond(_ error: ErrorResponse, extra: [HTTPField] = []) {
         self.isDone = true
         self.responseStarted = true
-        let error = ErrorResponse(status: status, message: message, serviceType: serviceType,
-                                  requestID: self.requestID)
         self.connection.respond(streamID: self.streamID, headers: error.http2Headers(adding: extra), hasBody: true)
         self.connection.sendData(streamID: self.streamID, error.body)
         self.connection.endStream(streamID: self.streamID)

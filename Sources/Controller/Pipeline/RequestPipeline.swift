@@ -1,0 +1,179 @@
+import Dispatch
+import Foundation
+import Tunnel
+
+/// What the pipeline decided for one user request; the transport (HTTP/1.1 or HTTP/2) only carries it out.
+enum PipelineOutcome {
+    /// Refused at some stage: an error in the shape the client understands.
+    case refuse(RequestRefusal)
+    /// Answered by the controller itself (a route it serves, e.g. `/.well-known/porthole`).
+    case respond(LocalResponse)
+    /// Carried to an agent's service over a tunnel stream.
+    case forward(TunnelForward)
+}
+
+/// A refusal: what the user is told, and how it is logged and counted.
+struct RequestRefusal: Sendable {
+    var error: ErrorResponse
+    /// Extra response headers (`Retry-After`).
+    var extraHeaders: [HTTPField] = []
+    /// The label of `porthole_auth_failures_total` for refusals before routing; nil once a route was chosen (the
+    /// request is then counted in `porthole_requests_total` with its status).
+    var failureLabel: String?
+    /// Where the request was going, when that was known.
+    var route: Route?
+    /// The log line's message.
+    var logMessage = "request refused"
+}
+
+/// A request on its way to an agent: the session chosen, and the tunnel stream's header block.
+struct TunnelForward {
+    var session: any RoutableSession
+    var fields: [HTTPField]
+    var route: Route
+    var hasBody: Bool
+}
+
+/// A tunnel session as routing sees it (`TunnelSession`; fakes in tests).
+protocol RoutableSession: AnyObject, Sendable {
+    var id: String { get }
+    func offers(type: String, name: String) -> Bool
+    func openStream(headers: [HTTPField], hasBody: Bool, delegate: TunnelStreamDelegate,
+                    delegateQueue: DispatchQueue) -> TunnelStream
+}
+
+/// Where the sessions of each agent are found (`AgentRegistry`; fakes in tests).
+protocol SessionDirectory: Sendable {
+    /// The session of `agent` that should take the next stream, or nil when none is connected.
+    func routableSession(of agent: String) -> (any RoutableSession)?
+}
+
+/// The one chain every user request passes, whichever protocol brought it:
+///
+///     checks → local routes → authenticate → cancellation budget → authorize → route to an agent
+///
+/// Each stage answers or passes the request on. Sans I/O: it decides, the transport acts.
+struct RequestPipeline: Sendable {
+    /// Who the request comes from and which service it may use (service token or client certificate).
+    let authenticate: @Sendable (_ authorization: String?, _ certificate: Certificate?) -> Result<Route, Refusal>
+    let budget: CancellationBudget?
+    let authorizer: any RequestAuthorizer
+    let sessions: any SessionDirectory
+    let localRoutes: LocalRoutes
+
+    func decide(_ request: UserRequest) -> PipelineOutcome {
+        if let refusal = RequestChecks.refusal(for: request) { return .refuse(refusal) }
+        if let route = self.localRoutes.route(for: request) {
+            return .respond(route.respond(request))
+        }
+        let authorizations = request.values(of: "authorization")
+        let route: Route
+        switch self.authenticate(authorizations.first, request.peerCertificate) {
+        case .failure(let refusal):
+            return .refuse(RequestRefusal(
+                error: ErrorResponse(status: refusal.status, message: refusal.reason,
+                                     serviceType: refusal.serviceType, requestID: request.requestID),
+                failureLabel: refusal.label))
+        case .success(let found):
+            route = found
+        }
+        if let wait = self.budget?.refusal(for: route.user) {
+            return .refuse(self.refusal(429, "too many cancelled requests from \(route.user); retry in \(wait) s",
+                                        request, route, extra: [HTTPField("retry-after", "\(wait)")]))
+        }
+        let decision = self.authorizer.decide(request, route: route)
+        guard decision.isAllowed else {
+            return .refuse(self.refusal(403, decision.reason, request, route))
+        }
+        guard let session = self.sessions.routableSession(of: route.agent) else {
+            return .refuse(self.refusal(503, "agent \(route.agent) is not connected", request, route))
+        }
+        guard session.offers(type: route.serviceType, name: route.serviceName) else {
+            return .refuse(self.refusal(404, "agent \(route.agent) has no service \(route.serviceKey)", request, route))
+        }
+        return .forward(TunnelForward(session: session, fields: TunnelRequestHead.fields(for: request, route: route),
+                                      route: route, hasBody: request.hasBody))
+    }
+
+    private func refusal(_ status: Int, _ message: String, _ request: UserRequest, _ route: Route,
+                         extra: [HTTPField] = []) -> RequestRefusal {
+        RequestRefusal(error: ErrorResponse(status: status, message: message, serviceType: route.serviceType,
+                                            requestID: request.requestID),
+                       extraHeaders: extra, route: route)
+    }
+}
+
+/// The first stage: requests no route may take, refused before anyone is asked who sent them.
+enum RequestChecks {
+    static func refusal(for request: UserRequest) -> RequestRefusal? {
+        func refuse(_ status: Int, _ message: String, log: String = "request refused") -> RequestRefusal {
+            RequestRefusal(error: ErrorResponse(status: status, message: message, serviceType: nil,
+                                                requestID: request.requestID),
+                           failureLabel: "malformed_request", logMessage: log)
+        }
+        if request.method == "CONNECT", request.transport == .http1 || request.upgrade == nil {
+            return refuse(405, "CONNECT is not supported: Porthole is not a forward proxy", log: "CONNECT refused")
+        }
+        if request.transport == .http1 {
+            // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+            let hosts = request.values(of: "host").count
+            guard hosts == 1 || (hosts == 0 && request.version == "HTTP/1.0") else {
+                return refuse(400, "a request needs exactly one Host header")
+            }
+        }
+        // An extended CONNECT's `:path` becomes an HTTP/1.1 GET's target at the agent.
+        if let refusal = RequestTarget.check(request.target, method: request.upgrade == nil ? request.method : "GET") {
+            return refuse(400, refusal.description)
+        }
+        if request.values(of: "authorization").count > 1 {
+            return refuse(400, "more than one Authorization header")
+        }
+        return nil
+    }
+}
+
+/// The header block of a tunnel stream for a user request: the request's end-to-end headers (`HeaderRules`),
+/// the forwarding headers the controller vouches for, and Porthole's own.
+enum TunnelRequestHead {
+    static func fields(for request: UserRequest, route: Route) -> [HTTPField] {
+        var fields = [
+            HTTPField(":method", request.upgrade != nil && request.transport == .http2 ? "GET" : request.method),
+            HTTPField(":scheme", "https"), HTTPField(":authority", request.authority ?? "porthole"),
+            HTTPField(":path", request.target),
+        ]
+        fields.reserveCapacity(request.headers.count + 10)
+        let connectionTokens = request.transport == .http1 ? Self.connectionTokens(request) : []
+        // RFC 8441: over HTTP/2 there is no WebSocket key; the agent's HTTP/1.1 upgrade needs a fresh one.
+        let replacesWebSocketKey = request.transport == .http2 && request.upgrade?.lowercased() == "websocket"
+        for field in request.headers where HeaderRules.controllerForwards(field.name) {
+            if !connectionTokens.isEmpty, connectionTokens.contains(field.name) { continue }
+            if replacesWebSocketKey, field.name == "sec-websocket-key" { continue }
+            fields.append(field)
+        }
+        if replacesWebSocketKey { fields.append(HTTPField("sec-websocket-key", Self.webSocketKey())) }
+        fields += TunnelProtocol.forwardingHeaders(peerHost: request.peerHost ?? "unknown")
+        if let upgrade = request.upgrade { fields.append(HTTPField(TunnelProtocol.upgradeHeader, upgrade)) }
+        fields.append(HTTPField(TunnelProtocol.serviceHeader, route.serviceKey))
+        fields.append(HTTPField(TunnelProtocol.requestIDHeader, request.requestID))
+        fields.append(HTTPField(TunnelProtocol.userHeader, route.user))
+        return fields
+    }
+
+    /// Header names listed in HTTP/1.1 `Connection`, lowercased: hop-by-hop for this message.
+    private static func connectionTokens(_ request: UserRequest) -> [String] {
+        var tokens: [String] = []
+        for field in request.headers where field.name == "connection" {
+            for piece in field.value.utf8.split(separator: UInt8(ascii: ",")) {
+                let token = String(decoding: piece.trimmingOptionalWhitespace(), as: UTF8.self).asciiLowercased()
+                if !token.isEmpty { tokens.append(token) }
+            }
+        }
+        return tokens
+    }
+
+    static func webSocketKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString()
+    }
+}
