@@ -11,11 +11,16 @@ enum PolicyFile {
 
     /// Reads, decodes and validates the policy at `path`.
     static func load(path: String) throws(PolicyError) -> Policy {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw PolicyError(path: path, field: nil, location: nil, reason: "cannot read: \(Self.errnoText())")
+        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try handle.readToEnd() ?? Data()
         } catch {
-            throw PolicyError(path: path, field: nil, location: nil, reason: Self.readFailure(error))
+            throw PolicyError(path: path, field: nil, location: nil, reason: "cannot read: \(error.localizedDescription)")
         }
         return try Self.decode(data, path: path)
     }
@@ -111,14 +116,8 @@ enum PolicyFile {
         }
     }
 
-    private static func readFailure(_ error: any Error) -> String {
-        let error = error as NSError
-        if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain,
-            let message = strerror(Int32(underlying.code))
-        {
-            return "cannot read: \(String(cString: message))"
-        }
-        return "cannot read: \(error.localizedDescription)"
+    private static func errnoText() -> String {
+        String(cString: strerror(errno))
     }
 }
 
