@@ -68,7 +68,9 @@ private func response(_ json: String, status: Int = 200) -> ExternalDecision.Out
 
     private static let policy = Policy(
         roles: ["viewer": [.view]],
-        bindings: [PolicyBinding(groups: ["dev"], role: "viewer", clusters: [NameGlob("*")], namespaces: [NameGlob("*")])],
+        bindings: [
+            PolicyBinding(groups: ["dev"], role: "viewer", clusters: [NameGlob("*")], namespaces: [NameGlob("*")])
+        ],
         externalDecision: ExternalDecisionSettings(url: "http://opa:8181/v1/data/porthole/decision", timeoutSeconds: 1))
     private static let view = PolicyRequest(
         subject: PolicySubject(username: "alice", groups: ["dev"]), cluster: "c", scope: .namespace("n", labels: nil),
@@ -86,7 +88,8 @@ private func response(_ json: String, status: Int = 200) -> ExternalDecision.Out
         let silent = FakeDecisionClient(.timedOut)
         let denied = await Self.policy.decide(Self.view, attributes: nil, consulting: silent)
         #expect(!denied.isAllowed && denied.rule == nil)
-        #expect(denied.reason.hasSuffix("but the external decision denies: the external decision did not answer within 1s"))
+        #expect(denied.reason.hasSuffix(
+            "but the external decision denies: the external decision did not answer within 1s"))
     }
 
     @Test func aLocalDenyIsFinalWithoutAsking() async {

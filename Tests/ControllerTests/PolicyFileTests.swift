@@ -112,7 +112,8 @@ private func policyText(binding: String, extra: String = "") -> String {
          "bindings[1].debug.securityProfile", "5:93", #""root" is not one of restricted, baseline, privileged"#),
         (policyText(binding: #"{"groups": ["a"], "role": "viewer", "clusters": ["*"], "namespaces": ["*"], "name": "x"}, {"groups": ["b"], "role": "viewer", "clusters": ["*"], "namespaces": ["*"], "name": "x"}"#),
          "bindings[2].name", "5:171", "already the name of bindings[1]"),
-        (policyText(binding: #"{"role": "viewer", "clusters": ["*"], "namespaces": ["*"]}"#, extra: #", "admins": [""]"#),
+        (policyText(binding: #"{"groups": ["a"], "role": "viewer", "clusters": ["*"], "namespaces": ["*"]}"#,
+                    extra: #", "admins": [""]"#),
          "admins[0]", "6:17", "non-empty"),
         (policyText(binding: #"{"groups": ["a"], "role": "viewer", "clusters": ["*"], "namespaces": ["*"]}"#,
                 extra: #", "externalDecision": {"url": "ftp://x/y"}"#),
@@ -199,19 +200,27 @@ private func policyText(binding: String, extra: String = "") -> String {
         ("registry.example.com/tools/netshoot:1", true), ("registry.example.com/tools/debug" + digest, true),
         ("registry.example.com/tools/x/y:1", false), ("registry.example.com/toolsx/y:1", false),
         ("evil.example.com/registry.example.com/tools/a:1", false), ("busybox@sha256:00", false),
-        ("pinned/only" + digest, true), ("pinned/only", false), ("pinned/only@sha256:" + String(repeating: "cd", count: 32), false),
+        ("pinned/only" + digest, true), ("pinned/only", false),
+        ("pinned/only@sha256:" + String(repeating: "cd", count: 32), false),
         ("bad image", false),
     ])
     func imagesAreCheckedAgainstTheAllowList(_ image: String, _ allowed: Bool) {
-        let rule = ImageRule(allowed: ["nicolaka/netshoot:v0.13", "registry.example.com/tools/*", "pinned/only" + Self.digest])
+        let rule = ImageRule(
+            allowed: ["nicolaka/netshoot:v0.13", "registry.example.com/tools/*", "pinned/only" + Self.digest])
         #expect(rule.check(image).isAllowed == allowed, "\(rule.check(image))")
     }
 
     @Test func aDigestCanBeRequired() {
         let rule = ImageRule(allowed: ["registry.example.com/tools/*", "busybox:1.36"], requireDigest: true)
-        #expect(rule.check("busybox:1.36") == .denied(reason: "image \"busybox:1.36\" must be pinned by digest (@sha256:…)"))
+        #expect(
+            rule.check("busybox:1.36")
+                == .denied(reason: "image \"busybox:1.36\" must be pinned by digest (@sha256:…)"))
         #expect(rule.check("busybox:1.36" + Self.digest) == .allowed(matchedEntry: "busybox:1.36"))
-        #expect(rule.check("registry.example.com/tools/x" + Self.digest) == .allowed(matchedEntry: "registry.example.com/tools/*"))
-        #expect(ImageRule().check("busybox:1.36") == .denied(reason: "image \"busybox:1.36\" is not allowed (no image is allowed)"))
+        #expect(
+            rule.check("registry.example.com/tools/x" + Self.digest)
+                == .allowed(matchedEntry: "registry.example.com/tools/*"))
+        #expect(
+            ImageRule().check("busybox:1.36")
+                == .denied(reason: "image \"busybox:1.36\" is not allowed (no image is allowed)"))
     }
 }

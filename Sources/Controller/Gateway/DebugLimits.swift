@@ -86,7 +86,8 @@ struct DebugLimits: Sendable, Equatable, Codable {
                     + "\(self.defaultDurationSeconds)")
         }
         guard self.maxRenewals >= 0 else {
-            throw PolicyFile.Invalid(field: "\(field).maxRenewals", reason: "must be 0 or more, got \(self.maxRenewals)")
+            throw PolicyFile.Invalid(
+                field: "\(field).maxRenewals", reason: "must be 0 or more, got \(self.maxRenewals)")
         }
         try self.approval.validate(field: "\(field).approval")
         if self.renewalNeedsApproval, self.approval.approverGroups.isEmpty {

@@ -181,11 +181,13 @@ extension Policy {
     /// Decides `request` locally and, when the policy allows and names an external decision endpoint, asks it
     /// too through `client`: both must allow. The reason says who decided.
     func decide(
-        _ request: PolicyRequest, attributes: KubernetesRequestAttributes?, consulting client: any ExternalDecisionClient
+        _ request: PolicyRequest, attributes: KubernetesRequestAttributes?,
+        consulting client: any ExternalDecisionClient
     ) async -> PolicyDecision {
         let decision = self.decide(request)
         guard decision.isAllowed, let external = self.externalDecision else { return decision }
-        let bindingLabel: String? = if case .binding(let index, _)? = decision.rule { self.label(ofBinding: index) } else { nil }
+        var bindingLabel: String? = nil
+        if case .binding(let index, _)? = decision.rule { bindingLabel = self.label(ofBinding: index) }
         let input = ExternalDecision.Input(
             request: request, attributes: attributes, decision: decision, bindingLabel: bindingLabel)
         let outcome = await client.post(

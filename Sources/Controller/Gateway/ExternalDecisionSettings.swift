@@ -31,11 +31,13 @@ struct ExternalDecisionSettings: Sendable, Equatable, Codable {
         guard let components = URLComponents(string: self.url), let scheme = components.scheme?.lowercased(),
             ["http", "https"].contains(scheme), let host = components.host, !host.isEmpty
         else {
-            throw PolicyFile.Invalid(field: "\(field).url", reason: "\"\(self.url)\" is not an http or https URL with a host")
+            throw PolicyFile.Invalid(
+                field: "\(field).url", reason: "\"\(self.url)\" is not an http or https URL with a host")
         }
         guard self.timeoutSeconds.isFinite, self.timeoutSeconds > 0, self.timeoutSeconds <= 60 else {
             throw PolicyFile.Invalid(
-                field: "\(field).timeoutSeconds", reason: "must be more than 0 and at most 60, got \(self.timeoutSeconds)")
+                field: "\(field).timeoutSeconds",
+                reason: "must be more than 0 and at most 60, got \(self.timeoutSeconds)")
         }
     }
 }

@@ -72,7 +72,8 @@ struct ImageRule: Sendable, Equatable, Codable {
     private static func problem(with text: String, isPattern: Bool) -> String? {
         if text.isEmpty { return "must not be empty" }
         let allowedCharacters = isPattern ? "._-/:@*" : "._-/:@"
-        if let bad = text.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || allowedCharacters.contains($0))) }) {
+        let isAllowed = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || allowedCharacters.contains(c)) }
+        if let bad = text.first(where: { !isAllowed($0) }) {
             return "\"\(text)\" has '\(bad)', which no image reference holds"
         }
         if isPattern, text.contains("**") { return "\"\(text)\" has \"**\"; * already matches any run within a part" }

@@ -22,7 +22,8 @@ extension Policy {
             case .yes:
                 hints.append("\(label) grants only \(PolicyOperation.list(operations)) there")
             case .unknownLabels where operations.contains(request.operation):
-                hints.append("\(label) selects namespaces by labels (\(binding.namespaceSelector!.text)), which are unknown")
+                let selector = binding.namespaceSelector!.text
+                hints.append("\(label) selects namespaces by labels (\(selector)), which are unknown")
             case .no where request.scope == .allNamespaces && operations.contains(request.operation):
                 hints.append("\(label) grants it only in some namespaces; name one")
             case .no, .unknownLabels:

@@ -27,7 +27,8 @@ extension Policy {
             Grant(
                 binding: self.label(ofBinding: index), role: binding.role,
                 operations: (self.roles[binding.role] ?? []).sorted(), clusters: binding.clusters.map(\.pattern),
-                namespaces: binding.namespaces.map(\.pattern), namespaceSelector: binding.namespaceSelector?.matchLabels)
+                namespaces: binding.namespaces.map(\.pattern),
+                namespaceSelector: binding.namespaceSelector?.matchLabels)
         }
     }
 

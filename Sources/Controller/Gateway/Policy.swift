@@ -47,12 +47,13 @@ struct Policy: Sendable, Equatable, Codable {
             let operations = self.roles[name]!
             guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
             else {
-                throw PolicyFile.Invalid(field: "roles.\(name)", reason: "a role name is letters, digits, '.', '_', '-'")
+                throw PolicyFile.Invalid(
+                    field: "roles.\(name)", reason: "a role name is letters, digits, '.', '_', '-'")
             }
             guard !operations.isEmpty else {
                 throw PolicyFile.Invalid(field: "roles.\(name)", reason: "grants no operation")
             }
-            if let duplicate = operations.first(where: { operation in operations.filter { $0 == operation }.count > 1 }) {
+            if let duplicate = operations.first(where: { one in operations.filter { $0 == one }.count > 1 }) {
                 throw PolicyFile.Invalid(field: "roles.\(name)", reason: "lists \(duplicate) twice")
             }
         }
@@ -63,7 +64,8 @@ struct Policy: Sendable, Equatable, Codable {
             if let name = binding.name {
                 if let first = names[name] {
                     throw PolicyFile.Invalid(
-                        field: "bindings[\(index)].name", reason: "\"\(name)\" is already the name of bindings[\(first)]")
+                        field: "bindings[\(index)].name",
+                        reason: "\"\(name)\" is already the name of bindings[\(first)]")
                 }
                 names[name] = index
             }

@@ -93,7 +93,8 @@ struct PolicyBinding: Sendable, Equatable, Codable {
         }
         try PolicyFile.checkGroupNames(self.groups, field: "\(field).groups")
         for (index, user) in self.users.enumerated() where user.isEmpty || user.contains(where: \.isWhitespace) {
-            throw PolicyFile.Invalid(field: "\(field).users[\(index)]", reason: "\"\(user)\" must be non-empty without spaces")
+            throw PolicyFile.Invalid(
+                field: "\(field).users[\(index)]", reason: "\"\(user)\" must be non-empty without spaces")
         }
         guard let operations = roles[self.role] else {
             throw PolicyFile.Invalid(
@@ -101,7 +102,8 @@ struct PolicyBinding: Sendable, Equatable, Codable {
                 reason: "\"\(self.role)\" is not a role (roles: \(roles.keys.sorted().joined(separator: ", ")))")
         }
         guard !self.clusters.isEmpty else {
-            throw PolicyFile.Invalid(field: "\(field).clusters", reason: "name at least one cluster glob (\"*\" for all)")
+            throw PolicyFile.Invalid(
+                field: "\(field).clusters", reason: "name at least one cluster glob (\"*\" for all)")
         }
         for (index, glob) in self.clusters.enumerated() {
             if let problem = NameGlob.problem(with: glob.pattern) {
@@ -121,7 +123,8 @@ struct PolicyBinding: Sendable, Equatable, Codable {
         if let debug = self.debug {
             guard operations.contains(.debug) else {
                 throw PolicyFile.Invalid(
-                    field: "\(field).debug", reason: "role \"\(self.role)\" does not grant debug, so these limits never apply")
+                    field: "\(field).debug",
+                    reason: "role \"\(self.role)\" does not grant debug, so these limits never apply")
             }
             try debug.validate(field: "\(field).debug")
         }

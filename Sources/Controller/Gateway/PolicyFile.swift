@@ -20,7 +20,8 @@ enum PolicyFile {
         do {
             data = try handle.readToEnd() ?? Data()
         } catch {
-            throw PolicyError(path: path, field: nil, location: nil, reason: "cannot read: \(error.localizedDescription)")
+            throw PolicyError(
+                path: path, field: nil, location: nil, reason: "cannot read: \(error.localizedDescription)")
         }
         return try Self.decode(data, path: path)
     }
