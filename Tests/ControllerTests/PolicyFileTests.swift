@@ -146,6 +146,8 @@ private func policyText(binding: String, extra: String = "") -> String {
         ("{\"a\": 01}", "1:8", "expected ',' or '}'"),
         ("{\"a\": \"x\\q\"}", "1:10", "unknown escape"),
         ("{} {}", "1:4", "unexpected text after"),
+        ("{\"roles\": {}, \"bindings\": [1,]}", "1:30", "expected a value"),
+        (String(repeating: "[", count: 300), "1:257", "nested more than 256 levels deep"),
     ])
     func reportsWhereTheTextStopsBeingJSON(_ text: String, _ location: String, _ reason: String) throws {
         let error = try #require(refusal(text))

@@ -1,8 +1,10 @@
 import Foundation
+import Tunnel
 
 /// The exchange with an external decision endpoint in OPA's data-API shape, without the I/O: the request body
 /// `{"input": {…}}` and the reading of `{"result": {"allow": bool, "reason": "…"}}`. Anything but a clear allow is
-/// a deny with a reason: an HTTP error, a timeout, no `result`, an `allow` that is not a boolean.
+/// a deny with a reason: an HTTP error, a timeout, no `result`, an `allow` that is not a boolean. The answer is read
+/// with `Tunnel`'s `JSONValue`, which keeps booleans apart from numbers.
 enum ExternalDecision {
     /// What the endpoint is told, as `input`.
     struct Input: Sendable, Equatable, Encodable {
@@ -148,33 +150,6 @@ enum ExternalDecision {
 protocol ExternalDecisionClient: Sendable {
     /// POSTs `body` (JSON) to `url` and reports what happened, giving up after `timeoutSeconds`.
     func post(url: String, body: Data, timeoutSeconds: Double) async -> ExternalDecision.Outcome
-}
-
-/// Any JSON value, decoded without turning numbers into booleans.
-enum JSONValue: Sendable, Equatable, Decodable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
 }
 
 extension Policy {

@@ -52,6 +52,10 @@ struct JSONSourceMap: Sendable, Equatable {
         var index = 0
         var line = 1
         var column = 1
+        var depth = 0
+
+        /// Deeper documents are refused rather than risking the stack; no policy nests this far.
+        static let maximumDepth = 256
 
         var isAtEnd: Bool { self.index >= self.scalars.count }
         var location: Location { Location(line: self.line, column: self.column) }
@@ -83,6 +87,11 @@ struct JSONSourceMap: Sendable, Equatable {
         }
 
         mutating func value(path: String, into locations: inout [String: Location]) throws(SyntaxError) {
+            self.depth += 1
+            defer { self.depth -= 1 }
+            guard self.depth <= Self.maximumDepth else {
+                throw self.error("nested more than \(Self.maximumDepth) levels deep")
+            }
             switch self.current {
             case "{": try self.object(path: path, into: &locations)
             case "[": try self.array(path: path, into: &locations)
