@@ -19,6 +19,7 @@ let package = Package(
         .executableTarget(name: "MakeCA", dependencies: ["Tunnel"]),
         .executableTarget(name: "BenchAgents", dependencies: ["Tunnel"], path: "Sources/BenchAgents"),
         .testTarget(name: "TunnelTests", dependencies: ["Tunnel"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Tunnel"]),
     ],
     swiftLanguageModes: [.v6]
 )
