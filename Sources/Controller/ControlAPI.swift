@@ -15,6 +15,8 @@ final class ControlAPI: Sendable {
     private let authority: CertificateAuthority
     private let trustDomain: String
     private let registry: AgentRegistry
+    /// Where probes find a session.
+    var sessions: any SessionDirectory { self.registry }
     private let configuration: ControllerConfiguration
     private let metrics: ControllerMetrics?
     private let kubeconfigs: KubeconfigBuilder
@@ -86,6 +88,9 @@ final class ControlAPI: Sendable {
         case "/api/v1/service-tokens":
             guard request.method == "POST" else { return Self.methodNotAllowed(request, allowed: "POST") }
             return self.respond { try self.issueServiceToken(request, caller: caller) }
+        case "/api/v1/probes":
+            guard request.method == "POST" else { return Self.methodNotAllowed(request, allowed: "POST") }
+            return self.probe(request, caller: caller.name)
         case "/api/v1/agent-credentials":
             guard request.method == "POST" else { return Self.methodNotAllowed(request, allowed: "POST") }
             return self.respond { try self.issueAgentCredential(request, caller: caller) }

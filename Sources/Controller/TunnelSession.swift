@@ -85,8 +85,8 @@ final class TunnelSession {
         self.queue.async { self.connection?.goAway() }
     }
 
-    private func sendHello(on connection: HTTP2Connection) {
-        let collector = HelloCollector { [weak self] result in self?.helloFinished(result) }
+    /// Asks the agent who it is, through the same tunnel client controller code uses for its own requests.
+    private func sendHello() {
         var headers = [
             HTTPField(":method", "GET"), HTTPField(":scheme", "https"), HTTPField(":authority", "porthole"),
             HTTPField(":path", TunnelProtocol.helloPath),
@@ -95,11 +95,12 @@ final class TunnelSession {
         if let replicas = self.context.replicas.current {
             headers.append(HTTPField(TunnelProtocol.replicasHeader, "\(replicas)"))
         }
-        do {
-            _ = try connection.openStream(headers: headers, hasBody: false, handler: collector)
-            collector.connection = connection
-        } catch {
-            connection.close(error: .protocolViolation("hello: \(error)"))
+        TunnelClient.collect({ handler in
+            TunnelClient.open(on: self, headers: headers, hasBody: false, queue: self.queue, handler: handler)
+        }, limit: HelloResponse.maximumSize, timeout: self.context.configuration.pingTimeoutSeconds, queue: self.queue) {
+            [weak self] result in
+            guard let self else { return }
+            self.helloFinished(HelloResponse.check(result, agentName: self.agentName))
         }
     }
 
@@ -110,11 +111,6 @@ final class TunnelSession {
             Log.warning("agent refused: hello failed", ["agent": self.agentName, "peer": self.address,
                                                         "error": "\(error)"])
             connection.close(error: error)
-        case .success(let hello) where hello.name != self.agentName:
-            Log.warning("agent refused: its hello names another agent than its certificate", [
-                "agent": self.agentName, "helloName": hello.name, "peer": self.address,
-            ])
-            connection.close(error: .protocolViolation("hello name mismatch"))
         case .success(let hello):
             self.counters.withLock { $0.hello = hello }
             self.isRegistered = true
@@ -131,7 +127,7 @@ final class TunnelSession {
 
 extension TunnelSession: HTTP2ConnectionDelegate {
     func http2ConnectionDidBecomeActive(_ connection: HTTP2Connection) {
-        self.sendHello(on: connection)
+        self.sendHello()
     }
 
     func http2Connection(_ connection: HTTP2Connection, didOpenStream streamID: Int32, headers: [HTTPField],
@@ -179,49 +175,32 @@ extension TunnelSession: @unchecked Sendable {}
 
 extension TunnelSession: RoutableSession {}
 
-/// Collects the hello response body.
-private final class HelloCollector: HTTP2StreamHandler {
-    weak var connection: HTTP2Connection?
-    private var body: [UInt8] = []
-    private var status = ""
-    private let completion: (Result<AgentHello, ConnectionError>) -> Void
-    private var isDone = false
+/// The agent's answer to the hello, checked.
+enum HelloResponse {
+    /// The largest hello accepted.
+    static let maximumSize = 1 << 20
 
-    init(completion: @escaping (Result<AgentHello, ConnectionError>) -> Void) {
-        self.completion = completion
-    }
-
-    func streamDidReceiveHeaders(_ headers: [HTTPField], endStream: Bool) {
-        self.status = headers.first { $0.name == ":status" }?.value ?? ""
-        if endStream { self.streamDidReceiveEnd() }
-    }
-
-    func streamDidReceiveData(_ bytes: [UInt8]) {
-        self.body += bytes
-        if self.body.count > 1 << 20 { self.finish(.failure(.protocolViolation("hello larger than 1 MiB"))) }
-    }
-
-    func streamDidReceiveEnd() {
-        guard self.status == "200" else {
-            self.finish(.failure(.protocolViolation("hello answered with status \(self.status)")))
-            return
+    /// The hello in a collected response, or why there is none: not 200, too large, not the JSON of a hello.
+    static func check(_ result: Result<CollectedResponse, TunnelClientError>,
+                      agentName: String) -> Result<AgentHello, ConnectionError> {
+        switch result {
+        case .failure(.tooLarge):
+            return .failure(.protocolViolation("hello larger than 1 MiB"))
+        case .failure(let error):
+            return .failure(.protocolViolation("hello failed: \(error)"))
+        case .success(let response) where response.status != 200:
+            return .failure(.protocolViolation("hello answered with status \(response.status)"))
+        case .success(let response):
+            do {
+                let hello = try JSONDecoder().decode(AgentHello.self, from: Data(response.body))
+                guard hello.name == agentName else {
+                    return .failure(.protocolViolation(
+                        "the hello names agent \(hello.name), the certificate agent \(agentName)"))
+                }
+                return .success(hello)
+            } catch {
+                return .failure(.protocolViolation("hello is not valid JSON: \(error)"))
+            }
         }
-        do {
-            self.finish(.success(try JSONDecoder().decode(AgentHello.self, from: Data(self.body))))
-        } catch {
-            self.finish(.failure(.protocolViolation("hello is not valid JSON: \(error)")))
-        }
-    }
-
-    func streamDidDrain(_ count: Int) {}
-
-    func streamDidClose(errorCode: UInt32) {
-        self.finish(.failure(.protocolViolation("hello stream closed (code \(errorCode))")))
-    }
-
-    private func finish(_ result: Result<AgentHello, ConnectionError>) {
-        guard !self.isDone else { return }
-        self.isDone = true
-        self.completion(result)
     }
 }

@@ -10,6 +10,8 @@ final class SimpleHTTPConnection: ConnectionDelegate {
     private var reader: SimpleHTTPRequestReader?
     private var idleTimer: DispatchSourceTimer?
     private var isClosing = false
+    /// A deferred response is being produced: no further request is read until it is written.
+    private var isWaiting = false
 
     init(server: SimpleHTTPServer, connection: Connection) {
         self.server = server
@@ -35,11 +37,11 @@ final class SimpleHTTPConnection: ConnectionDelegate {
         guard !self.isClosing, self.reader != nil else { return }
         self.armIdleTimer()
         self.reader!.feed(bytes)
-        self.process(atEndOfInput: false)
+        if !self.isWaiting { self.process(atEndOfInput: false) }
     }
 
     func connectionDidReceiveEOF(_ connection: Connection) {
-        guard !self.isClosing, self.reader != nil else { return }
+        guard !self.isClosing, self.reader != nil, !self.isWaiting else { return }
         self.process(atEndOfInput: true)
         if !self.isClosing { self.closeAfterFlush() }
     }
@@ -54,12 +56,16 @@ final class SimpleHTTPConnection: ConnectionDelegate {
 
     private func process(atEndOfInput: Bool) {
         var action = atEndOfInput ? self.reader?.finish() : self.reader?.next()
-        while let current = action, !self.isClosing {
+        while let current = action, !self.isClosing, !self.isWaiting {
             switch current {
             case .sendContinue:
                 self.connection.write(SimpleHTTPRequestReader.continueResponse)
             case .request(let request, let keepAlive):
                 let response = self.server.handler(request)
+                if let deferred = response.deferred {
+                    self.answerLater(deferred, keepAlive: keepAlive, includeBody: request.method != "HEAD")
+                    return
+                }
                 self.connection.write(response.encoded(keepAlive: keepAlive, includeBody: request.method != "HEAD"))
                 if !keepAlive { self.closeAfterFlush() }
             case .reject(let status, let reason):
@@ -70,6 +76,27 @@ final class SimpleHTTPConnection: ConnectionDelegate {
                 self.closeAfterFlush()
             }
             action = self.reader?.next()
+        }
+    }
+
+    /// Waits for a deferred response on the connection's queue, writes it, then reads on.
+    private func answerLater(_ deferred: SimpleResponse.Deferred, keepAlive: Bool, includeBody: Bool) {
+        self.isWaiting = true
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+        let queue = self.connection.queue
+        deferred.start { response in
+            queue.async {
+                guard self.isWaiting, !self.connection.isClosed else { return }
+                self.isWaiting = false
+                self.connection.write(response.encoded(keepAlive: keepAlive, includeBody: includeBody))
+                if keepAlive {
+                    self.armIdleTimer()
+                    self.process(atEndOfInput: false)
+                } else {
+                    self.closeAfterFlush()
+                }
+            }
         }
     }
 
@@ -98,3 +125,6 @@ final class SimpleHTTPConnection: ConnectionDelegate {
         self.idleTimer = timer
     }
 }
+
+// Confined to the connection's queue; a deferred response hops back there before touching it.
+extension SimpleHTTPConnection: @unchecked Sendable {}

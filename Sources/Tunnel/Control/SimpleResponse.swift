@@ -5,6 +5,29 @@ package struct SimpleResponse: Sendable, Equatable {
     package var status: Int
     package var headers: HTTPHeaders
     package var body: [UInt8]
+    /// Set for a response that is not ready yet (`later`); the rest is unused then.
+    package var deferred: Deferred?
+
+    /// A response produced after the handler returned: `start` runs on the connection's queue and is given the
+    /// function to call, from any queue, with the final response. The connection reads no further request
+    /// meanwhile.
+    package struct Deferred: Sendable {
+        package let start: @Sendable (@escaping @Sendable (SimpleResponse) -> Void) -> Void
+    }
+
+    /// A response that `start` produces later.
+    package static func later(
+        _ start: @escaping @Sendable (@escaping @Sendable (SimpleResponse) -> Void) -> Void
+    ) -> SimpleResponse {
+        var response = SimpleResponse(status: 0)
+        response.deferred = Deferred(start: start)
+        return response
+    }
+
+    package static func == (lhs: SimpleResponse, rhs: SimpleResponse) -> Bool {
+        lhs.status == rhs.status && lhs.headers == rhs.headers && lhs.body == rhs.body
+            && (lhs.deferred == nil) == (rhs.deferred == nil)
+    }
 
     /// A response; `Content-Length` and `Connection` are set when it is encoded.
     package init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
