@@ -38,12 +38,20 @@ final class ControllerPool {
         self.timer = timer
     }
 
-    /// Looks the name up again: joins new replicas, lets go of vanished ones.
+    /// Looks the name up again, on a resolver thread so the pool's queue (which `/readyz` and `/metrics` read
+    /// through `allTunnels`) never waits for DNS; then joins new replicas and lets go of vanished ones.
     private func resolve() {
+        guard !self.isStopped else { return }
+        Resolver.resolve(host: self.controller.host, port: self.controller.port, deliverOn: self.queue) { result in
+            self.resolved(result)
+        }
+    }
+
+    private func resolved(_ result: Result<[SocketAddress], Error>) {
         guard !self.isStopped else { return }
         let addresses: [SocketAddress]
         do {
-            addresses = try SocketAddress.resolve(host: self.controller.host, port: self.controller.port)
+            addresses = try result.get()
         } catch {
             // Keep the tunnels we have: a DNS hiccup must not drop working replicas.
             Log.warning("resolving a controller failed", ["controller": "\(self.controller)", "error": "\(error)"])
