@@ -18,20 +18,32 @@ struct AgentSnapshot: Sendable, Codable, Equatable {
     var annotations: [String: String]
 }
 
+/// A tunnel session as the registry keeps it (`TunnelSession`; fakes in tests).
+protocol RegisteredSession: RoutableSession {
+    var agentName: String { get }
+    var address: String { get }
+    var connectedSince: Date { get }
+    var activeStreams: Int { get }
+    var isDraining: Bool { get }
+    var hello: AgentHello { get }
+    /// Sends GOAWAY: no new streams; streams in flight finish.
+    func drain()
+}
+
 /// Which tunnel sessions are up, by agent name. Thread-safe; sessions register after their hello.
 final class AgentRegistry: Sendable {
-    private let sessions = Mutex<[String: [TunnelSession]]>([:])
+    private let sessions = Mutex<[String: [any RegisteredSession]]>([:])
     /// Every agent name that registered since start, to tell a reconnect from a first connect.
     private let seen = Mutex<Set<String>>([])
 
     /// Adds a session; returns whether this agent name had registered before (a reconnect).
     @discardableResult
-    func register(_ session: TunnelSession) -> Bool {
+    func register(_ session: any RegisteredSession) -> Bool {
         self.sessions.withLock { $0[session.agentName, default: []].append(session) }
         return !self.seen.withLock { $0.insert(session.agentName).inserted }
     }
 
-    func unregister(_ session: TunnelSession) {
+    func unregister(_ session: any RegisteredSession) {
         self.sessions.withLock { all in
             all[session.agentName]?.removeAll { $0 === session }
             if all[session.agentName]?.isEmpty == true { all[session.agentName] = nil }
@@ -39,14 +51,10 @@ final class AgentRegistry: Sendable {
     }
 
     /// The session of `agent` with the fewest active streams, or nil when none is connected.
-    func leastBusySession(of agent: String) -> TunnelSession? {
+    func leastBusySession(of agent: String) -> (any RegisteredSession)? {
         self.sessions.withLock { all in
             all[agent]?.filter { !$0.isDraining }.min { $0.activeStreams < $1.activeStreams }
         }
-    }
-
-    func isConnected(_ agent: String) -> Bool {
-        self.sessions.withLock { $0[agent]?.isEmpty == false }
     }
 
     var agentCount: Int { self.sessions.withLock { $0.count } }
@@ -55,7 +63,7 @@ final class AgentRegistry: Sendable {
         self.sessions.withLock { $0.values.flatMap { $0 }.reduce(0) { $0 + $1.activeStreams } }
     }
 
-    var allSessions: [TunnelSession] { self.sessions.withLock { $0.values.flatMap { $0 } } }
+    var allSessions: [any RegisteredSession] { self.sessions.withLock { $0.values.flatMap { $0 } } }
 
     func snapshot() -> [AgentSnapshot] {
         let all = self.sessions.withLock { $0 }

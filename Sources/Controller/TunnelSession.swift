@@ -173,7 +173,7 @@ extension TunnelSession: HTTP2ConnectionDelegate {
 // Mutable state is confined to `queue`, except the counters behind their mutex.
 extension TunnelSession: @unchecked Sendable {}
 
-extension TunnelSession: RoutableSession {}
+extension TunnelSession: RegisteredSession {}
 
 /// The agent's answer to the hello, checked.
 enum HelloResponse {
