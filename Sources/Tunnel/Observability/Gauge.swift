@@ -1,53 +1,43 @@
-import Synchronization
-
 /// A Prometheus gauge family: one value per combination of label values that can go up and down.
 ///
 /// For a value that already lives elsewhere (a connection count), prefer
 /// `MetricsRegistry.gaugeFunction(_:help:_:)`, which reads it at scrape time.
 package final class Gauge: Sendable {
     /// Metric name, e.g. `porthole_streams_active`.
-    package let name: String
+    package var name: String { self.series.name }
     /// The `# HELP` text.
     package let help: String
     /// Label names; every call passes values in this order.
-    package let labelNames: [String]
-    private let values: Mutex<[[String]: Double]>
+    package var labelNames: [String] { self.series.labelNames }
+    private let series: LabeledSeries
 
     init(name: String, help: String, labelNames: [String]) {
-        self.name = name
         self.help = help
-        self.labelNames = labelNames
-        self.values = Mutex(labelNames.isEmpty ? [[]: 0] : [:])
+        self.series = LabeledSeries(name: name, labelNames: labelNames)
     }
 
     /// Sets the series with these label values to `value`.
     package func set(_ value: Double, labels: [String] = []) {
-        precondition(labels.count == self.labelNames.count, "\(self.name) takes labels \(self.labelNames)")
-        self.values.withLock { $0[labels] = value }
+        self.series.update(labels) { $0 = value }
     }
 
     /// Adds `delta` (may be negative) to the series with these label values, creating it at 0 first.
     package func add(_ delta: Double, labels: [String] = []) {
-        precondition(labels.count == self.labelNames.count, "\(self.name) takes labels \(self.labelNames)")
-        self.values.withLock { $0[labels, default: 0] += delta }
+        self.series.update(labels) { $0 += delta }
     }
 
     /// The current value of one series; 0 if it was never set.
     package func value(labels: [String] = []) -> Double {
-        self.values.withLock { $0[labels] ?? 0 }
+        self.series.value(labels: labels)
     }
 
     /// Drops one series, e.g. when the agent it describes disconnects.
     package func remove(labels: [String]) {
-        _ = self.values.withLock { $0.removeValue(forKey: labels) }
+        self.series.remove(labels: labels)
     }
 
     func render(into text: inout String) {
-        let series = self.values.withLock { $0 }
-        for labels in series.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            PrometheusText.appendSample(
-                &text, name: self.name, labelNames: self.labelNames, labelValues: labels, value: series[labels]!)
-        }
+        self.series.render(into: &text)
     }
 }
 
