@@ -323,6 +323,10 @@ class Pod:
         self.log: list[tuple[str, str]] = []  # (RFC 3339 nano timestamp, line with "\n")
         self.deleted = False
         self.containers: dict[str, "ContainerRuntime"] = {}
+        self.patches = 0  # ephemeralcontainers updates stored (dry runs and refusals not counted)
+        self.dry_runs = 0  # dryRun=All updates that passed validation and admission
+        self.refusals = 0  # updates answered 403, 409 or 422
+        self.signals: list[dict] = []  # signals delivered to a container's PID 1 (exec `kill`, the side channel)
 
     @property
     def name(self) -> str:
@@ -367,6 +371,9 @@ class Store:
                       "activeLogs": 0, "watchesServed": 0, "execsServed": 0, "forwardConnections": 0,
                       "execOutputBytes": 0}
         self._ip = 10
+        # The simulated kubelet and image registry (GET/PUT /standin/config).
+        self.config = {"knownImages": ["*"], "nonRootImages": ["*nonroot*"], "containerStartSeconds": 0.5,
+                       "imagePullBackOffSeconds": 1.0}
 
     # -- helpers (call with the lock held) --------------------------------------------------------------------
 
@@ -384,16 +391,51 @@ class Store:
 
     # -- namespaces -------------------------------------------------------------------------------------------
 
-    def add_namespace(self, name: str) -> dict:
+    def add_namespace(self, name: str, labels: dict | None = None, annotations: dict | None = None) -> dict:
         with self.cond:
             obj = {"kind": "Namespace", "apiVersion": "v1",
                    "metadata": {"name": name, "uid": str(uuid.uuid4()), "resourceVersion": self._bump(),
                                 "creationTimestamp": rfc3339(now()),
-                                "labels": {"kubernetes.io/metadata.name": name}},
+                                "labels": dict(labels or {}) | {"kubernetes.io/metadata.name": name}},
                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            if annotations:
+                obj["metadata"]["annotations"] = dict(annotations)
             self.namespaces[name] = obj
             self._record("Namespace", "ADDED", obj)
             return copy.deepcopy(obj)
+
+    def create_namespace(self, body: dict) -> tuple[int, dict]:
+        metadata = body.get("metadata") or {}
+        name = metadata.get("name") or ""
+        with self.cond:
+            if not is_dns_label(name):
+                error = FieldError("metadata.name", "Required value", "name or generateName is required") if not name \
+                    else FieldError("metadata.name", "Invalid value", f'"{name}": {DNS_LABEL_MESSAGE}')
+                return 422, invalid_status("Namespace", name, [error])
+            if name in self.namespaces:
+                return 409, status_object(409, "AlreadyExists", f'namespaces "{name}" already exists',
+                                          {"name": name, "kind": "namespaces"})
+            return 201, self.add_namespace(name, metadata.get("labels"), metadata.get("annotations"))
+
+    def patch_namespace(self, name: str, patch: dict) -> tuple[int, dict]:
+        """Labels and annotations (merge or strategic patch: the same for maps); the name label stays."""
+        with self.cond:
+            obj = self.namespaces.get(name)
+            if obj is None:
+                return 404, status_object(404, "NotFound", f'namespaces "{name}" not found',
+                                          {"name": name, "kind": "namespaces"})
+            metadata = patch.get("metadata") or {}
+            for key in ("labels", "annotations"):
+                if key in metadata:
+                    merged = json_merge_patch(obj["metadata"].get(key) or {}, metadata[key] or {})
+                    if merged:
+                        obj["metadata"][key] = merged
+                    else:
+                        obj["metadata"].pop(key, None)
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+            obj["metadata"]["resourceVersion"] = self._bump()
+            self._record("Namespace", "MODIFIED", obj)
+            return 200, copy.deepcopy(obj)
 
     # -- pods -------------------------------------------------------------------------------------------------
 
@@ -412,6 +454,12 @@ class Store:
             if not containers or not all(isinstance(c, dict) and c.get("name") for c in containers):
                 return 422, status_object(422, "Invalid", f'Pod "{name}" is invalid: spec.containers: Required value',
                                           {"name": name, "kind": "Pod"})
+            if spec.get("ephemeralContainers"):
+                return 422, invalid_status("Pod", name, [FieldError(
+                    "spec.ephemeralContainers", "Forbidden", "cannot be set on create")])
+            refusal = pod_security_refusal(self.namespaces[namespace], name, spec)
+            if refusal is not None:
+                return 403, refusal
             started = rfc3339(now())
             self._ip += 1
             for container in containers:
@@ -485,58 +533,134 @@ class Store:
             runtime.proc.kill()
         return result
 
-    def add_ephemeral_containers(self, pod: Pod, patch: dict) -> tuple[int, dict, list[dict]]:
-        """A strategic-merge patch of spec.ephemeralContainers (merge key: name); returns (status, body, added)."""
-        wanted = ((patch.get("spec") or {}).get("ephemeralContainers")) or []
+    def recreate_pod(self, namespace: str, name: str) -> tuple[int, dict]:
+        """Test hook: delete the pod and create it again under the same name (new uid, no ephemeral containers), as a
+        controller replacing it would."""
         with self.cond:
-            existing = pod.obj["spec"].setdefault("ephemeralContainers", [])
-            names = {container["name"] for container in existing}
-            regular = {container["name"] for container in pod.obj["spec"]["containers"]}
-            added = []
-            for container in wanted:
-                if not isinstance(container, dict) or not container.get("name"):
-                    continue
-                if container.get("$patch") == "delete":
-                    return 403, status_object(403, "Forbidden", "ephemeral containers cannot be removed"), []
-                entry = {key: value for key, value in container.items() if not key.startswith("$")}
-                if entry["name"] in names:
-                    continue  # existing ephemeral containers may not change; the patch merely repeats them
-                target = entry.get("targetContainerName")
-                if target and target not in regular:
-                    message = (f'Pod "{pod.name}" is invalid: spec.ephemeralContainers[{len(existing)}]'
-                               f'.targetContainerName: Not found: "{target}"')
-                    return 422, status_object(422, "Invalid", message, {"name": pod.name, "kind": "Pod"}), []
-                if not entry.get("image"):
-                    message = (f'Pod "{pod.name}" is invalid: spec.ephemeralContainers[{len(existing)}].image: '
-                               "Required value")
-                    return 422, status_object(422, "Invalid", message, {"name": pod.name, "kind": "Pod"}), []
-                entry.setdefault("imagePullPolicy", "IfNotPresent")
-                entry.setdefault("terminationMessagePolicy", "File")
-                entry.setdefault("resources", {})
-                existing.append(entry)
-                names.add(entry["name"])
-                added.append(entry)
-            started = rfc3339(now())
+            pod = self.pods.get((namespace, name))
+            if pod is None:
+                return 404, status_object(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+            spec = copy.deepcopy(pod.obj["spec"])
+            spec.pop("ephemeralContainers", None)
+            metadata = {key: copy.deepcopy(pod.obj["metadata"][key]) for key in ("name", "labels", "annotations")
+                        if key in pod.obj["metadata"]}
+        self.delete_pod(namespace, name)
+        return self.create_pod(namespace, {"metadata": metadata, "spec": spec})
+
+    def update_ephemeral_containers(self, pod: Pod, patched: dict, precondition_uid: str | None,
+                                    dry_run: bool) -> tuple[int, dict, list[dict]]:
+        """The ephemeralcontainers subresource's update: `patched` is the whole pod after the client's patch (or
+        the PUT body). Only spec.ephemeralContainers is taken from it (EphemeralContainersStrategy); metadata.uid and
+        metadata.resourceVersion are checked; then validation (422), then PodSecurity admission (403). Returns
+        (status, body, containers added); with `dry_run` nothing is stored and the body is what would be."""
+        with self.cond:
+            if pod.deleted:
+                return 404, status_object(404, "NotFound", f'pods "{pod.name}" not found',
+                                          {"name": pod.name, "kind": "pods"}), []
+            current = pod.obj
+            uid = current["metadata"]["uid"]
+            if precondition_uid and precondition_uid != uid:
+                pod.refusals += 1
+                return 409, conflict_status(pod.name, f"Precondition failed: UID in precondition: {precondition_uid}, "
+                                                      f"UID in object meta: {uid}"), []
+            metadata = patched.get("metadata") if isinstance(patched.get("metadata"), dict) else {}
+            wanted_rv = metadata.get("resourceVersion")
+            if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+                pod.refusals += 1
+                return 409, conflict_status(pod.name, "the object has been modified; please apply your changes to "
+                                                      "the latest version and try again"), []
+            errors = []
+            if metadata.get("uid") and metadata["uid"] != uid:
+                errors.append(FieldError("metadata.uid", "Invalid value", f'"{metadata["uid"]}": field is immutable'))
+            spec = patched.get("spec") if isinstance(patched.get("spec"), dict) else {}
+            new_list = copy.deepcopy(spec.get("ephemeralContainers") or [])
+            if not isinstance(new_list, list):
+                new_list = []
+            for container in new_list:
+                if isinstance(container, dict):
+                    default_ephemeral_container(container)
+            errors += validate_ephemeral_update(current["spec"], new_list)
+            if errors:
+                pod.refusals += 1
+                return 422, invalid_status("Pod", pod.name, errors), []
+            result = copy.deepcopy(current)
+            result["spec"]["ephemeralContainers"] = new_list
+            if not new_list:
+                del result["spec"]["ephemeralContainers"]
+            namespace = self.namespaces.get(pod.namespace)
+            refusal = pod_security_refusal(namespace, pod.name, result["spec"]) if namespace else None
+            if refusal is not None:
+                pod.refusals += 1
+                return 403, refusal, []
+            old_names = {c["name"] for c in current["spec"].get("ephemeralContainers") or []}
+            added = [c for c in new_list if c["name"] not in old_names]
+            if dry_run:
+                pod.dry_runs += 1
+                return 200, result, added
+            pod.patches += 1
+            if added:
+                current["spec"]["ephemeralContainers"] = new_list
+                current["metadata"]["resourceVersion"] = self._bump()
+                self._record("Pod", "MODIFIED", current)
+            return 200, copy.deepcopy(current), added
+
+    def set_ephemeral_state(self, pod: Pod, name: str, state: dict, **fields: object) -> bool:
+        """The kubelet's status update for one ephemeral container: a MODIFIED event for watches."""
+        with self.cond:
+            if pod.deleted:
+                return False
             statuses = pod.obj["status"].setdefault("ephemeralContainerStatuses", [])
-            for entry in added:
-                statuses.append(self._running_status(entry, started) | {"ready": False})
+            status = next((s for s in statuses if s["name"] == name), None)
+            if status is None:
+                spec = pod.container_spec(name) or {}
+                status = {"name": name, "state": {}, "lastState": {}, "ready": False, "restartCount": 0,
+                          "image": spec.get("image", ""), "imageID": ""}
+                statuses.append(status)
+            status["state"] = state
+            status.update(fields)
             pod.obj["metadata"]["resourceVersion"] = self._bump()
             self._record("Pod", "MODIFIED", pod.obj)
-            return 200, copy.deepcopy(pod.obj), added
+            return True
+
+    def restart_container(self, pod: Pod, name: str, signal_number: int) -> None:
+        """A regular container whose main process died of a signal: the kubelet restarts it."""
+        with self.cond:
+            for status in pod.obj["status"].get("containerStatuses") or []:
+                if status["name"] == name:
+                    started = status["state"].get("running", {}).get("startedAt", rfc3339(now()))
+                    status["lastState"] = {"terminated": {"exitCode": 128 + signal_number, "reason": "Error",
+                                                          "startedAt": started, "finishedAt": rfc3339(now()),
+                                                          "containerID": status.get("containerID", "")}}
+                    status["restartCount"] += 1
+                    status["containerID"] = "containerd://" + secrets.token_hex(32)
+                    status["state"] = {"running": {"startedAt": rfc3339(now())}}
+                    pod.obj["metadata"]["resourceVersion"] = self._bump()
+                    self._record("Pod", "MODIFIED", pod.obj)
+
+    def container_state(self, pod: Pod, name: str) -> dict | None:
+        with self.cond:
+            for status in pod.obj["status"].get("ephemeralContainerStatuses") or []:
+                if status["name"] == name:
+                    return copy.deepcopy(status["state"])
+        return None
 
     def container_exited(self, pod: Pod, name: str, code: int) -> None:
         """An ephemeral container's process ended: its status says terminated (others stay "running")."""
+        if code < 0:
+            signal_number, code = -code, 128 - code
+        else:
+            signal_number = 0
         with self.cond:
-            if pod.deleted:
+            statuses = pod.obj["status"].get("ephemeralContainerStatuses") or []
+            status = next((s for s in statuses if s["name"] == name), None)
+            if status is None or pod.deleted:
                 return
-            for status in pod.obj["status"].get("ephemeralContainerStatuses") or []:
-                if status["name"] == name:
-                    started = status["state"].get("running", {}).get("startedAt", rfc3339(now()))
-                    status["state"] = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                                      "startedAt": started, "finishedAt": rfc3339(now())}}
-                    status["started"] = False
-                    pod.obj["metadata"]["resourceVersion"] = self._bump()
-                    self._record("Pod", "MODIFIED", pod.obj)
+            started = status["state"].get("running", {}).get("startedAt", rfc3339(now()))
+        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
+                      "finishedAt": rfc3339(now()), "containerID": status.get("containerID", "")}
+        if signal_number:
+            terminated["signal"] = signal_number
+        self.set_ephemeral_state(pod, name, {"terminated": terminated}, started=False)
 
     def append_log(self, pod: Pod, text: str) -> int:
         lines = text.splitlines(keepends=True)
@@ -556,6 +680,403 @@ class Store:
             else:
                 objects = [pod.obj for (ns, _), pod in self.pods.items() if namespace is None or ns == namespace]
             return [copy.deepcopy(obj) for obj in objects if matches(obj)], self.rv
+
+
+# -- ephemeral containers: patches, validation, PodSecurity admission, images -------------------------------------
+#
+# Each behaviour below is taken from the Kubernetes API server or kubelet, named where it comes from:
+#   validation    pkg/apis/core/validation: ValidatePodEphemeralContainersUpdate, validateEphemeralContainers
+#   strategy      pkg/registry/core/pod: EphemeralContainersStrategy (only spec.ephemeralContainers is taken
+#                 from the patched object; everything else comes from the stored pod)
+#   metadata      apiserver rest.BeforeUpdate: a PATCH whose metadata.uid differs is 422 "field is immutable";
+#                 a PUT carrying a uid is a storage precondition: 409 "Precondition failed: UID in precondition"
+#   PodSecurity   staging/src/k8s.io/pod-security-admission/policy/check_*.go (message forms, check order)
+#   kubelet       ErrImagePull / ImagePullBackOff / CreateContainerConfigError (verifyRunAsNonRoot) reasons
+
+EPHEMERAL_FORBIDDEN_FIELDS = ("ports", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "resources",
+                              "resizePolicy", "restartPolicy")
+DNS_LABEL_MESSAGE = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+                     "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+                     "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+PSA_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
+BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                         "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+UNKNOWN_IMAGE_MARKER = "does-not-exist"
+
+
+class FieldError:
+    """One field.Error: `PATH: TYPE: DETAIL` as kube-apiserver prints it, and its Status cause."""
+
+    REASONS = {"Required value": "FieldValueRequired", "Forbidden": "FieldValueForbidden",
+               "Not found": "FieldValueNotFound", "Duplicate value": "FieldValueDuplicate",
+               "Invalid value": "FieldValueInvalid", "Unsupported value": "FieldValueNotSupported"}
+
+    def __init__(self, field: str, kind: str, text: str) -> None:
+        self.field, self.kind, self.text = field, kind, text
+
+    @property
+    def message(self) -> str:
+        return f"{self.kind}: {self.text}" if self.text else self.kind
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+    def cause(self) -> dict:
+        return {"reason": self.REASONS[self.kind], "message": self.message, "field": self.field}
+
+
+def invalid_status(kind: str, name: str, errors: list[FieldError]) -> dict:
+    """errors.NewInvalid: `Kind "name" is invalid: ERR` (one) or `[ERR1, ERR2]` (several), 422 with causes."""
+    text = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(error) for error in errors) + "]"
+    return status_object(422, "Invalid", f'{kind} "{name}" is invalid: {text}',
+                         {"name": name, "kind": kind, "causes": [error.cause() for error in errors]})
+
+
+def conflict_status(name: str, why: str) -> dict:
+    return status_object(409, "Conflict", f'Operation cannot be fulfilled on pods "{name}": {why}',
+                         {"name": name, "kind": "pods"})
+
+
+def json_merge_patch(target: object, patch: object) -> object:
+    """RFC 7386: maps merge, null deletes, anything else (lists included) replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = json_merge_patch(result.get(key), value)
+    return result
+
+
+# Strategic merge: the lists Pod patches touch here that merge by a key instead of being replaced.
+STRATEGIC_MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContainers": "name",
+                        "env": "name", "volumeMounts": "mountPath", "ports": "containerPort", "volumes": "name"}
+
+
+def strategic_merge_patch(target: object, patch: object, key: str = "") -> object:
+    """A strategic merge patch as kube-apiserver applies it to core/v1 objects: maps merge (null deletes), lists
+    with a patch merge key merge element by element (`$patch: delete` removes one, `$patch: replace` on the list's
+    parent replaces), other lists replace; `$setElementOrder/…` and `$retainKeys` directives are accepted."""
+    if isinstance(patch, list):
+        merge_key = STRATEGIC_MERGE_KEYS.get(key)
+        if merge_key is None or not isinstance(target, list):
+            return [item for item in copy.deepcopy(patch) if not (isinstance(item, dict) and "$patch" in item)]
+        result = copy.deepcopy(target)
+        for item in patch:
+            if not isinstance(item, dict):
+                continue
+            if item.get("$patch") == "replace":
+                return [entry for entry in copy.deepcopy(patch) if entry is not item]
+            index = next((i for i, entry in enumerate(result)
+                          if isinstance(entry, dict) and merge_key in item and entry.get(merge_key) == item[merge_key]),
+                         None)
+            if item.get("$patch") == "delete":
+                if index is not None:
+                    del result[index]
+                continue
+            if index is None:
+                result.append(strategic_merge_patch({}, item))
+            else:
+                result[index] = strategic_merge_patch(result[index], item)
+        return result
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if name.startswith("$setElementOrder/") or name in ("$retainKeys", "$patch") or name.startswith("$deleteFromPrimitiveList/"):
+            continue
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = strategic_merge_patch(result.get(name), value, name)
+    return result
+
+
+def json_pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise ValueError(f"JSON pointer {path!r} does not start with /")
+    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+
+
+def json_patch(document: object, operations: object) -> object:
+    """RFC 6902 add / remove / replace / test / copy / move."""
+    if not isinstance(operations, list):
+        raise ValueError("a JSON patch is a list of operations")
+    document = copy.deepcopy(document)
+
+    def walk(parts: list[str]) -> tuple[object, str]:
+        node = document
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return node, parts[-1]
+
+    def get(path: str) -> object:
+        node = document
+        for part in json_pointer(path):
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return node
+
+    def add(path: str, value: object) -> None:
+        parent, last = walk(json_pointer(path))
+        if isinstance(parent, list):
+            parent.insert(len(parent) if last == "-" else int(last), copy.deepcopy(value))
+        else:
+            parent[last] = copy.deepcopy(value)
+
+    def remove(path: str) -> object:
+        parent, last = walk(json_pointer(path))
+        return parent.pop(int(last)) if isinstance(parent, list) else parent.pop(last)
+
+    for operation in operations:
+        op, path = operation.get("op"), operation.get("path", "")
+        try:
+            if op == "add":
+                add(path, operation.get("value"))
+            elif op == "remove":
+                remove(path)
+            elif op == "replace":
+                get(path)
+                parent, last = walk(json_pointer(path))
+                parent[int(last) if isinstance(parent, list) else last] = copy.deepcopy(operation.get("value"))
+            elif op == "test":
+                if get(path) != operation.get("value"):
+                    raise ValueError(f"testing value {path} failed")
+            elif op in ("copy", "move"):
+                value = get(operation.get("from", "")) if op == "copy" else remove(operation.get("from", ""))
+                add(path, value)
+            else:
+                raise ValueError(f"Unexpected kind: {op}")
+        except (KeyError, IndexError, TypeError) as error:
+            raise ValueError(f"doc is missing path: {path!r}: {error}") from None
+    return document
+
+
+def is_dns_label(name: str) -> bool:
+    import re
+    return len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) is not None
+
+
+def default_ephemeral_container(container: dict) -> None:
+    """What decoding defaults on a core/v1 EphemeralContainer."""
+    image = container.get("image") or ""
+    tag = image.rsplit("/", 1)[-1]
+    latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
+    container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    container.setdefault("resources", {})
+
+
+def validate_ephemeral_update(old_spec: dict, new_list: list) -> list[FieldError]:
+    """validateEphemeralContainers for every entry, then "existing ephemeral containers may not be changed/removed"."""
+    errors: list[FieldError] = []
+    others = [c.get("name") for key in ("initContainers", "containers") for c in old_spec.get(key) or []]
+    targets = set(others)
+    seen = set(others)
+    for index, container in enumerate(new_list):
+        path = f"spec.ephemeralContainers[{index}]"
+        if not isinstance(container, dict):
+            errors.append(FieldError(path, "Invalid value", "must be an object"))
+            continue
+        name = container.get("name") or ""
+        if not name:
+            errors.append(FieldError(f"{path}.name", "Required value", ""))
+        elif not is_dns_label(name):
+            errors.append(FieldError(f"{path}.name", "Invalid value", f'"{name}": {DNS_LABEL_MESSAGE}'))
+        elif name in seen:
+            errors.append(FieldError(f"{path}.name", "Duplicate value", f'"{name}"'))
+        seen.add(name)
+        if not container.get("image"):
+            errors.append(FieldError(f"{path}.image", "Required value", ""))
+        for field in EPHEMERAL_FORBIDDEN_FIELDS:
+            if container.get(field) not in (None, {}, []):
+                errors.append(FieldError(f"{path}.{field}", "Forbidden", "cannot be set for an Ephemeral Container"))
+        target = container.get("targetContainerName")
+        if target and target not in targets:
+            errors.append(FieldError(f"{path}.targetContainerName", "Not found", f'"{target}"'))
+    new_by_name = {c.get("name"): c for c in new_list if isinstance(c, dict)}
+    for old in old_spec.get("ephemeralContainers") or []:
+        new = new_by_name.get(old["name"])
+        if new is None:
+            errors.append(FieldError("spec.ephemeralContainers", "Forbidden",
+                                     f'existing ephemeral containers "{old["name"]}" may not be removed\n'))
+        elif new != old:
+            changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+            diff = "\n".join(f"  core.EphemeralContainer.{key}: -{json.dumps(old.get(key))} +{json.dumps(new.get(key))}"
+                             for key in changed)
+            errors.append(FieldError("spec.ephemeralContainers", "Forbidden",
+                                     f'existing ephemeral containers "{old["name"]}" may not be changed\n{diff}'))
+    return errors
+
+
+def pod_containers(spec: dict) -> list[dict]:
+    """The order PodSecurity visits them: init containers, containers, ephemeral containers."""
+    return [c for key in ("initContainers", "containers", "ephemeralContainers") for c in spec.get(key) or []]
+
+
+def _containers(names: list[str]) -> str:
+    return ("container " if len(names) == 1 else "containers ") + ", ".join(f'"{name}"' for name in names)
+
+
+def _quote(values: Iterable[str]) -> str:
+    return ", ".join(f'"{value}"' for value in values)
+
+
+def pod_security_violations(level: str, spec: dict) -> list[tuple[str, str]]:
+    """(reason, detail) of each failed check, in kube's order (baseline checks, then restricted or the overlapping
+    baseline ones). Checks of a container's or pod's securityContext, host namespaces and hostPath volumes."""
+    if level not in ("baseline", "restricted"):
+        return []
+    pod_sc = spec.get("securityContext") or {}
+    containers = pod_containers(spec)
+
+    def sc(container: dict) -> dict:
+        return container.get("securityContext") or {}
+
+    results: list[tuple[str, str]] = []
+    host = [field for field in ("hostNetwork", "hostPID", "hostIPC") if spec.get(field)]
+    if host:
+        results.append(("host namespaces", " and ".join(f"{field}=true" for field in host)))
+    host_paths = [v["name"] for v in spec.get("volumes") or [] if isinstance(v, dict) and "hostPath" in v]
+    if host_paths:
+        results.append(("hostPath volumes", ("volume " if len(host_paths) == 1 else "volumes ") + _quote(host_paths)))
+    privileged = [c["name"] for c in containers if sc(c).get("privileged") is True]
+    if privileged:
+        results.append(("privileged", f"{_containers(privileged)} must not set securityContext.privileged=true"))
+
+    def bad_seccomp(profile: dict | None) -> bool:
+        return profile is not None and profile.get("type") not in ("RuntimeDefault", "Localhost")
+
+    if level == "baseline":
+        bad, caps = [], set()
+        for c in containers:
+            added = [cap for cap in (sc(c).get("capabilities") or {}).get("add") or [] if cap not in BASELINE_CAPABILITIES]
+            if added:
+                bad.append(c["name"])
+                caps.update(added)
+        if bad:
+            results.append(("non-default capabilities", f"{_containers(bad)} must not include {_quote(sorted(caps))} "
+                                                        "in securityContext.capabilities.add"))
+        setters, values = [], set()
+        if (pod_sc.get("seccompProfile") or {}).get("type") == "Unconfined":
+            setters.append("pod")
+            values.add(pod_sc["seccompProfile"].get("type"))
+        explicit = [c["name"] for c in containers if (sc(c).get("seccompProfile") or {}).get("type") == "Unconfined"]
+        if explicit:
+            setters.append(_containers(explicit))
+            values.add("Unconfined")
+        if setters:
+            results.append(("seccompProfile", f"{' and '.join(setters)} must not set securityContext.seccompProfile.type "
+                                              f"to {_quote(sorted(values))}"))
+        return results
+
+    escalating = [c["name"] for c in containers if sc(c).get("allowPrivilegeEscalation") is not False]
+    if escalating:
+        results.append(("allowPrivilegeEscalation != false",
+                        f"{_containers(escalating)} must set securityContext.allowPrivilegeEscalation=false"))
+    missing_drop, adding, caps = [], [], set()
+    for c in containers:
+        capabilities = sc(c).get("capabilities")
+        if capabilities is None:
+            missing_drop.append(c["name"])
+            continue
+        if "ALL" not in (capabilities.get("drop") or []):
+            missing_drop.append(c["name"])
+        added = [cap for cap in capabilities.get("add") or [] if cap != "NET_BIND_SERVICE"]
+        if added:
+            adding.append(c["name"])
+            caps.update(added)
+    details = []
+    if missing_drop:
+        details.append(f'{_containers(missing_drop)} must set securityContext.capabilities.drop=["ALL"]')
+    if adding:
+        details.append(f"{_containers(adding)} must not include {_quote(sorted(caps))} in "
+                       "securityContext.capabilities.add")
+    if details:
+        results.append(("unrestricted capabilities", "; ".join(details)))
+    setters = []
+    pod_non_root = False
+    if "runAsNonRoot" in pod_sc and pod_sc["runAsNonRoot"] is not None:
+        if pod_sc["runAsNonRoot"] is False:
+            setters.append("pod")
+        else:
+            pod_non_root = True
+    explicit = [c["name"] for c in containers if sc(c).get("runAsNonRoot") is False]
+    implicit = [c["name"] for c in containers if sc(c).get("runAsNonRoot") is None and not pod_non_root]
+    if explicit:
+        setters.append(_containers(explicit))
+    details = []
+    if setters:
+        details.append(f"{' and '.join(setters)} must not set securityContext.runAsNonRoot=false")
+    if implicit:
+        details.append(f"pod or {_containers(implicit)} must set securityContext.runAsNonRoot=true")
+    if details:
+        results.append(("runAsNonRoot != true", "\n".join(details)))
+    setters = ["pod"] if pod_sc.get("runAsUser") == 0 else []
+    root_users = [c["name"] for c in containers if sc(c).get("runAsUser") == 0]
+    if root_users:
+        setters.append(_containers(root_users))
+    if setters:
+        results.append(("runAsUser=0", f"{' and '.join(setters)} must not set runAsUser=0"))
+    setters, values = [], set()
+    pod_seccomp = False
+    if pod_sc.get("seccompProfile") is not None:
+        if bad_seccomp(pod_sc["seccompProfile"]):
+            setters.append("pod")
+            values.add(pod_sc["seccompProfile"].get("type"))
+        else:
+            pod_seccomp = True
+    explicit, implicit = [], []
+    for c in containers:
+        profile = sc(c).get("seccompProfile")
+        if profile is not None:
+            if bad_seccomp(profile):
+                explicit.append(c["name"])
+                values.add(profile.get("type"))
+        elif not pod_seccomp:
+            implicit.append(c["name"])
+    if explicit:
+        setters.append(_containers(explicit))
+    if setters:
+        results.append(("seccompProfile", f"{' and '.join(setters)} must not set securityContext.seccompProfile.type "
+                                          f"to {_quote(sorted(str(v) for v in values))}"))
+    elif implicit:
+        results.append(("seccompProfile", f'pod or {_containers(implicit)} must set securityContext.seccompProfile.type '
+                                          'to "RuntimeDefault" or "Localhost"'))
+    return results
+
+
+def pod_security_refusal(namespace: dict, pod_name: str, spec: dict) -> dict | None:
+    """The 403 Status PodSecurity admission answers for a namespace's `enforce` level, or None if admitted."""
+    labels = namespace["metadata"].get("labels") or {}
+    level = labels.get(PSA_ENFORCE, "privileged")
+    violations = pod_security_violations(level, spec)
+    if not violations:
+        return None
+    version = labels.get(PSA_ENFORCE_VERSION, "latest")
+    text = ", ".join(f"{reason} ({detail})" if detail else reason for reason, detail in violations)
+    return status_object(403, "Forbidden",
+                         f'pods "{pod_name}" is forbidden: violates PodSecurity "{level}:{version}": {text}',
+                         {"name": pod_name, "kind": "pods"})
+
+
+def glob_match(value: str, patterns: Iterable[str]) -> bool:
+    import fnmatch
+    return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
+
+
+def effective_security(pod_spec: dict, container: dict) -> dict:
+    """The container's securityContext over the pod's, for the fields the kubelet's non-root check reads."""
+    pod_sc = pod_spec.get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+    return {key: sc[key] if sc.get(key) is not None else pod_sc.get(key) for key in ("runAsNonRoot", "runAsUser")}
 
 
 # -- selectors ----------------------------------------------------------------------------------------------------
@@ -691,7 +1212,7 @@ def api_resources() -> dict:
         return entry
 
     return {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-        resource("namespaces", "Namespace", ["get", "list", "watch"], "namespace", False, ["ns"]),
+        resource("namespaces", "Namespace", ["create", "get", "list", "patch", "watch"], "namespace", False, ["ns"]),
         resource("pods", "Pod", ["create", "delete", "get", "list", "watch"], "pod", True, ["po"], ["all"]),
         resource("pods/attach", "PodAttachOptions", ["create", "get"]),
         resource("pods/ephemeralcontainers", "Pod", ["get", "patch", "update"]),
@@ -912,8 +1433,12 @@ class Server:
             return self.list_or_watch(conn, request, "Namespace", None)
         if rest == ["pods"] and method == "GET":
             return self.list_or_watch(conn, request, "Pod", None)
+        if rest == ["namespaces"] and method == "POST":
+            return self.create_namespace(conn, request)
         if len(rest) == 2 and rest[0] == "namespaces" and method == "GET":
             return self.get_namespace(conn, request, rest[1])
+        if len(rest) == 2 and rest[0] == "namespaces" and method == "PATCH":
+            return self.patch_namespace(conn, request, rest[1])
         if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "pods":
             namespace = rest[1]
             if len(rest) == 3:
@@ -943,8 +1468,8 @@ class Server:
             if subresource == "ephemeralcontainers":
                 if method == "GET":
                     return conn.send_json(200, self.pod_json(pod))
-                if method == "PATCH":
-                    return self.patch_ephemeral(conn, request, pod)
+                if method in ("PATCH", "PUT"):
+                    return self.update_ephemeral(conn, request, pod)
                 return conn.send_status(405, "MethodNotAllowed", f"{method} is not supported on ephemeralcontainers")
             if subresource in ("exec", "attach", "portforward") and method in ("GET", "POST"):
                 return self.stream_subresource(conn, request, pod, subresource)
@@ -965,18 +1490,58 @@ class Server:
                 return conn.send_json(200, dict(self.store.stats))
         if parts == ["upgrade-echo"]:
             return self.upgrade_echo(conn, request)
+        if parts == ["config"]:
+            if request.method == "PUT":
+                try:
+                    update = json.loads(request.body or b"{}")
+                except ValueError:
+                    return conn.send_status(400, "BadRequest", "the body is not JSON")
+                unknown = set(update) - set(self.store.config)
+                if unknown:
+                    return conn.send_status(400, "BadRequest", f"unknown config keys {sorted(unknown)}")
+                with self.store.cond:
+                    self.store.config.update(update)
+            with self.store.cond:
+                return conn.send_json(200, dict(self.store.config))
         if len(parts) >= 3 and parts[0] == "pods":
+            if parts[3:] == ["recreate"] and request.method == "POST":
+                status, result = self.store.recreate_pod(parts[1], parts[2])
+                return conn.send_json(status, result)
             pod = self.store.get_pod(parts[1], parts[2])
             if pod is None:
                 return conn.send_status(404, "NotFound", f'pods "{parts[2]}" not found')
+            if len(parts) == 6 and parts[3] == "containers" and parts[5] == "signal" and request.method == "POST":
+                try:
+                    name = (json.loads(request.body or b"{}").get("signal") or "HUP").upper().removeprefix("SIG")
+                    number = int(name) if name.isdigit() else int(signal.Signals["SIG" + name])
+                except (ValueError, KeyError, AttributeError):
+                    return conn.send_status(400, "BadRequest", "body: {\"signal\": \"HUP\"} (a name or number)")
+                runtime = pod.containers.get(parts[4])
+                if runtime is None or runtime.exited.is_set():
+                    return conn.send_status(409, "Conflict", f"container {parts[4]} has no running process")
+                os.kill(runtime.proc.pid, number)
+                with self.store.cond:
+                    pod.signals.append({"time": time.time(), "container": parts[4], "pid1Of": parts[4],
+                                        "signal": signal.Signals(number).name, "via": "standin",
+                                        "effect": f"delivered to pid {runtime.proc.pid}"})
+                return conn.send_json(200, {"signalled": runtime.proc.pid})
             if parts[3:] == ["log"] and request.method == "POST":
                 count = self.store.append_log(pod, request.body.decode("utf-8", "replace"))
                 return conn.send_json(200, {"appended": count})
             if parts[3:] == []:
                 with self.store.cond:
-                    processes = [{"container": name, "pid": runtime.proc.pid, "running": runtime.exit_code is None}
+                    processes = [{"container": name, "pid": runtime.proc.pid, "running": runtime.exit_code is None,
+                                  "exitCode": runtime.exit_code}
                                  for name, runtime in pod.containers.items()]
-                return conn.send_json(200, {"root": str(pod.root), "processes": processes})
+                    statuses = {s["name"]: s for s in pod.obj["status"].get("ephemeralContainerStatuses") or []}
+                    ephemeral = [{"name": c["name"], "image": c.get("image"), "spec": copy.deepcopy(c),
+                                  "state": copy.deepcopy(statuses.get(c["name"], {}).get("state"))}
+                                 for c in pod.obj["spec"].get("ephemeralContainers") or []]
+                    return conn.send_json(200, {
+                        "root": str(pod.root), "processes": processes, "uid": pod.obj["metadata"]["uid"],
+                        "resourceVersion": pod.obj["metadata"]["resourceVersion"], "ephemeralContainers": ephemeral,
+                        "patches": pod.patches, "dryRuns": pod.dry_runs, "refusals": pod.refusals,
+                        "signals": list(pod.signals)})
         return conn.send_status(404, "NotFound", "no such stand-in endpoint")
 
     def upgrade_echo(self, conn: Connection, request: Request) -> None:
@@ -1140,23 +1705,179 @@ class Server:
         status, result = self.store.create_pod(namespace, body)
         conn.send_json(status, result)
 
-    def patch_ephemeral(self, conn: Connection, request: Request, pod: Pod) -> None:
+    def create_namespace(self, conn: Connection, request: Request) -> None:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return conn.send_status(400, "BadRequest", "the request body is not JSON")
+        status, result = self.store.create_namespace(body if isinstance(body, dict) else {})
+        conn.send_json(status, result)
+
+    def patch_namespace(self, conn: Connection, request: Request, name: str) -> None:
         content_type = request.header("Content-Type").split(";")[0].strip()
         if content_type not in ("application/strategic-merge-patch+json", "application/merge-patch+json"):
-            return conn.send_status(415, "UnsupportedMediaType",
-                                    f"the stand-in supports strategic and merge patches here, not {content_type}")
+            return conn.send_status(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
+                                    f"accepted media types include: application/merge-patch+json, "
+                                    f"application/strategic-merge-patch+json")
         try:
             patch = json.loads(request.body or b"{}")
         except ValueError:
             return conn.send_status(400, "BadRequest", "the patch is not JSON")
-        status, result, added = self.store.add_ephemeral_containers(pod, patch)
-        if status == 200:
-            for container in added:
-                self.start_container(pod, container)
+        status, result = self.store.patch_namespace(name, patch if isinstance(patch, dict) else {})
         conn.send_json(status, result)
 
+    PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+                   "application/strategic-merge-patch+json")
+
+    def update_ephemeral(self, conn: Connection, request: Request, pod: Pod) -> None:
+        """PATCH (JSON, merge or strategic merge patch) or PUT of pods/NAME/ephemeralcontainers, `dryRun=All`."""
+        dry_run = request.query.get("dryRun", [])
+        if any(value != "All" for value in dry_run):
+            bad = next(value for value in dry_run if value != "All")
+            return conn.send_status(400, "BadRequest", f'Invalid dry run value: dryRun: Unsupported value: "{bad}": '
+                                    'supported values: "All"')
+        content_type = request.header("Content-Type").split(";")[0].strip()
+        if request.method == "PATCH" and content_type not in self.PATCH_TYPES:
+            return conn.send_status(415, "UnsupportedMediaType",
+                                    "the body of the request was in an unknown format - accepted media types include: "
+                                    + ", ".join(self.PATCH_TYPES))
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError as error:
+            return conn.send_status(400, "BadRequest", f"error decoding patch: {error}")
+        current = self.pod_json(pod)
+        precondition_uid = None
+        try:
+            if request.method == "PUT":
+                if not isinstance(body, dict) or body.get("kind", "Pod") != "Pod":
+                    return conn.send_status(400, "BadRequest", "the body of a PUT of ephemeralcontainers is a Pod")
+                if (body.get("metadata") or {}).get("name", pod.name) != pod.name:
+                    return conn.send_status(400, "BadRequest", "the name of the object "
+                                            f"({body['metadata']['name']}) does not match the name on the URL "
+                                            f"({pod.name})")
+                patched = body
+                precondition_uid = (body.get("metadata") or {}).get("uid") or None
+                patched = copy.deepcopy(body)
+                patched.setdefault("metadata", {}).pop("uid", None)
+            elif content_type == "application/json-patch+json":
+                patched = json_patch(current, body)
+            elif content_type == "application/merge-patch+json":
+                patched = json_merge_patch(current, body)
+            else:
+                patched = strategic_merge_patch(current, body)
+        except ValueError as error:
+            return conn.send_json(422, status_object(422, "Invalid", f"the server rejected our request due to an "
+                                                     f"error in our request: {error}"))
+        if not isinstance(patched, dict):
+            return conn.send_status(400, "BadRequest", "the patched object is not a Pod")
+        status, result, added = self.store.update_ephemeral_containers(pod, patched, precondition_uid,
+                                                                       dry_run=bool(dry_run))
+        if status == 200 and not dry_run:
+            for container in added:
+                threading.Thread(target=self.kubelet_start, args=(pod, container), daemon=True).start()
+        conn.send_json(status, result)
+
+    def kubelet_start(self, pod: Pod, spec: dict) -> None:
+        """What the kubelet does with a new ephemeral container: Waiting/ContainerCreating, then pull the image
+        (unknown → ErrImagePull, then ImagePullBackOff), check runAsNonRoot against the image's user
+        (CreateContainerConfigError), start the process (Running) or report StartError."""
+        store, name, image = self.store, spec["name"], spec.get("image", "")
+        with store.cond:
+            config = copy.deepcopy(store.config)
+        time.sleep(0.05)
+        if not store.set_ephemeral_state(pod, name, {"waiting": {"reason": "ContainerCreating"}}, started=False):
+            return
+        time.sleep(float(config["containerStartSeconds"]))
+        if UNKNOWN_IMAGE_MARKER in image or not glob_match(image, config["knownImages"]):
+            reference = image if "/" in image.split(":")[0] else f"docker.io/library/{image}"
+            if ":" not in reference.rsplit("/", 1)[-1] and "@" not in reference:
+                reference += ":latest"
+            message = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{reference}": failed to '
+                       f'resolve reference "{reference}": {reference}: not found')
+            if not store.set_ephemeral_state(pod, name, {"waiting": {"reason": "ErrImagePull", "message": message}}):
+                return
+            time.sleep(float(config["imagePullBackOffSeconds"]))
+            store.set_ephemeral_state(pod, name, {"waiting": {
+                "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}": ErrImagePull: {message}'}})
+            return
+        security = effective_security(pod.obj["spec"], spec)
+        image_user = 65532 if glob_match(image, config["nonRootImages"]) else 0
+        user = security["runAsUser"] if security["runAsUser"] is not None else image_user
+        pod_ref = f'{pod.name}_{pod.namespace}({pod.obj["metadata"]["uid"]})'
+        if security["runAsNonRoot"] and user == 0:
+            message = (f'container\'s runAsUser breaks non-root policy (pod: "{pod_ref}", container: {name})'
+                       if security["runAsUser"] == 0 else
+                       f'container has runAsNonRoot and image will run as root (pod: "{pod_ref}", container: {name})')
+            store.set_ephemeral_state(pod, name, {"waiting": {"reason": "CreateContainerConfigError",
+                                                              "message": message}})
+            return
+        if pod.deleted:
+            return
+        container_id = "containerd://" + secrets.token_hex(32)
+        try:
+            self.start_container(pod, spec)
+        except OSError as error:
+            message = (f"failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+                       f"runc create failed: unable to start container process: {error.strerror or error}")
+            store.set_ephemeral_state(pod, name, {"terminated": {
+                "exitCode": 128, "reason": "StartError", "message": message, "startedAt": "1970-01-01T00:00:00Z",
+                "finishedAt": rfc3339(now()), "containerID": container_id}}, containerID=container_id)
+            return
+        with store.cond:  # the process's end reports "terminated" under this lock: never overwrite it
+            runtime = pod.containers.get(name)
+            if runtime is None or runtime.exited.is_set():
+                return
+            store.set_ephemeral_state(pod, name, {"running": {"startedAt": rfc3339(now())}}, started=True,
+                                      containerID=container_id,
+                                      imageID=f"docker.io/library/{image}@sha256:" + "0" * 64)
+
+    def pid1_owner(self, pod: Pod, container: str) -> str | None:
+        """Whose process is PID 1 in `container`'s process namespace: its own, its target's (an ephemeral container
+        with targetContainerName shares the target's), or None for the pause process (shareProcessNamespace)."""
+        if pod.obj["spec"].get("shareProcessNamespace"):
+            return None
+        spec = pod.container_spec(container) or {}
+        return spec.get("targetContainerName") or container
+
+    def pid1_env(self, pod: Pod, container: str) -> dict[str, str]:
+        """For shells: ENV defines a `kill` that maps PID 1 to the container's PID 1 (see SHRC)."""
+        owner = self.pid1_owner(pod, container)
+        runtime = pod.containers.get(owner) if owner else None
+        pid = runtime.proc.pid if runtime is not None and not runtime.exited.is_set() else NO_SUCH_PID
+        return {"STANDIN_PID1": str(pid), "ENV": str(write_shrc(pod))}
+
+    def signal_pid1(self, pod: Pod, container: str, signal_number: int, via: str) -> tuple[int, str]:
+        """`kill -SIG 1` in `container`: the signal reaches its process namespace's PID 1. Returns (exit code, stderr)."""
+        owner = self.pid1_owner(pod, container)
+        record = {"time": time.time(), "container": container, "pid1Of": owner or "pause",
+                  "signal": signal.Signals(signal_number).name if signal_number else "0", "via": via}
+        with self.store.cond:
+            pod.signals.append(record)
+            runtime = pod.containers.get(owner) if owner else None
+        if owner is None:
+            record["effect"] = "ignored by the pause process"
+            return 0, ""
+        if runtime is not None and not runtime.exited.is_set():
+            try:
+                os.kill(runtime.proc.pid, signal_number)
+                record["effect"] = f"delivered to pid {runtime.proc.pid}"
+                return 0, ""
+            except ProcessLookupError:
+                pass
+        regular = owner in {c["name"] for c in pod.obj["spec"]["containers"]}
+        if regular and runtime is None and signal_number in FATAL_SIGNALS:
+            self.store.restart_container(pod, owner, signal_number)
+            record["effect"] = f"container {owner} exited on the signal and was restarted"
+            return 0, ""
+        if regular and runtime is None:
+            record["effect"] = "no effect"
+            return 0, ""
+        record["effect"] = "no such process"
+        return 1, "sh: kill: (1) - No such process\n"
+
     def start_container(self, pod: Pod, spec: dict) -> "ContainerRuntime":
-        runtime = ContainerRuntime(self.store, pod, spec)
+        runtime = ContainerRuntime(self.store, pod, spec, self.pid1_env(pod, spec["name"])
+                                   if spec.get("targetContainerName") else {"ENV": str(write_shrc(pod))})
         with self.store.cond:
             pod.containers[spec["name"]] = runtime
         return runtime
@@ -1185,6 +1906,13 @@ class Server:
         spec = pod.container_spec(container)
         if spec is None:
             conn.send_status(400, "BadRequest", f"container {container} is not valid for pod {pod.name}", close=True)
+            return
+        ephemeral = container in {c["name"] for c in pod.obj["spec"].get("ephemeralContainers") or []}
+        state = self.store.container_state(pod, container) if ephemeral else {"running": {}}
+        if state is None or "waiting" in state:
+            reason = (state or {}).get("waiting", {}).get("reason", "ContainerCreating")
+            conn.send_status(400, "BadRequest", f'container "{container}" in pod "{pod.name}" is waiting to start: '
+                             f"{reason}", close=True)
             return
         options = {"stdin": request.flag("stdin"), "stdout": request.flag("stdout"),
                    "stderr": request.flag("stderr"), "tty": request.flag("tty")}
@@ -1226,8 +1954,16 @@ class Server:
         self.store.stat(kind, 1)
         self.store.stat("execsServed", 1)
         try:
-            if subresource == "exec":
-                run_exec(channels, pod, command, options, lambda size: self.store.stat("execOutputBytes", size))
+            signal_number = pid1_signal(command) if subresource == "exec" else None
+            if signal_number is not None:
+                code, message = self.signal_pid1(pod, container, signal_number, via="exec")
+                if message and options["stderr"]:
+                    channels.send(ws.STDERR if not options["tty"] else ws.STDOUT, message.encode())
+                channels.finish(exit_status(code, command))
+                channels.close()
+            elif subresource == "exec":
+                run_exec(channels, pod, command, options, lambda size: self.store.stat("execOutputBytes", size),
+                         self.pid1_env(pod, container))
             else:
                 run_attach(self, channels, pod, container, spec, options)
         finally:
@@ -1419,10 +2155,63 @@ def handle_input(channels: Channels, proc: Proc, options: dict, done: threading.
                     pass
 
 
-def run_exec(channels: Channels, pod: Pod, command: list[str], options: dict,
-             count: Callable[[int], None] = lambda size: None) -> None:
+NO_SUCH_PID = 2 ** 22 + 1  # above pid_max: `kill` of it says "No such process"
+FATAL_SIGNALS = {signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL, signal.SIGUSR1,
+                 signal.SIGUSR2, signal.SIGABRT, signal.SIGALRM, signal.SIGPIPE}
+SHRC = """# kube_standin.py: in a container, PID 1 is the container's main process, not this machine's init.
+: "${STANDIN_PID1:=$$}"
+export STANDIN_PID1
+kill() {
+    _standin_args=
+    for _standin_arg in "$@"; do
+        [ "$_standin_arg" = 1 ] && _standin_arg=$STANDIN_PID1
+        _standin_args="$_standin_args $_standin_arg"
+    done
+    command kill $_standin_args
+}
+"""
+
+
+def write_shrc(pod: Pod) -> Path:
+    path = pod.root / ".standin-shrc"
+    if not path.exists():
+        path.write_text(SHRC)
+    return path
+
+
+def pid1_signal(command: list[str]) -> int | None:
+    """The signal of `kill [-SIG | -s SIG | -n N] 1` (also inside `sh -c '…'`), else None."""
+    import shlex
+    if len(command) == 3 and os.path.basename(command[0]) in ("sh", "bash", "ash", "dash") and command[1] == "-c":
+        if any(mark in command[2] for mark in (";", "&", "|", "$", "`", "\n", ">", "<")):
+            return None
+        try:
+            command = shlex.split(command[2])
+        except ValueError:
+            return None
+    if not command or os.path.basename(command[0]) != "kill" or command[-1] != "1":
+        return None
+    options = command[1:-1]
+    name = "TERM"
+    if len(options) == 1 and options[0].startswith("-") and options[0] != "--":
+        name = options[0][1:]
+    elif len(options) == 2 and options[0] in ("-s", "-n"):
+        name = options[1]
+    elif options:
+        return None
+    if name.isdigit():
+        return int(name)
     try:
-        proc = Proc(command, pod.root, pod.env(options["tty"]), stdin=options["stdin"], tty=options["tty"])
+        return int(signal.Signals["SIG" + name.upper().removeprefix("SIG")])
+    except KeyError:
+        return None
+
+
+def run_exec(channels: Channels, pod: Pod, command: list[str], options: dict,
+             count: Callable[[int], None] = lambda size: None, extra_env: dict | None = None) -> None:
+    try:
+        proc = Proc(command, pod.root, pod.env(options["tty"]) | (extra_env or {}), stdin=options["stdin"],
+                    tty=options["tty"])
     except OSError as error:
         channels.finish(internal_error_status(
             f"failed to exec in container: failed to start exec: OCI runtime exec failed: {error.strerror or error}"))
@@ -1460,7 +2249,7 @@ def run_exec(channels: Channels, pod: Pod, command: list[str], options: dict,
 class ContainerRuntime:
     """A container's main process (attach target): started once, its output goes to whoever is attached."""
 
-    def __init__(self, store: Store, pod: Pod, spec: dict) -> None:
+    def __init__(self, store: Store, pod: Pod, spec: dict, extra_env: dict | None = None) -> None:
         self.store = store
         self.pod = pod
         self.name = spec["name"]
@@ -1471,7 +2260,8 @@ class ContainerRuntime:
         self.sink: Callable[[int, bytes], None] | None = None
         self.exit_code: int | None = None
         self.exited = threading.Event()
-        self.proc = Proc(self.argv, pod.root, pod.env(self.tty), stdin=self.stdin, tty=self.tty, size=(24, 80))
+        self.proc = Proc(self.argv, pod.root, pod.env(self.tty) | (extra_env or {}), stdin=self.stdin, tty=self.tty,
+                         size=(24, 80))
         self.pumps = [self._pump(self.proc.stdout_fd, ws.STDOUT)]
         if self.proc.stderr_fd is not None:
             self.pumps.append(self._pump(self.proc.stderr_fd, ws.STDERR))
