@@ -24,7 +24,11 @@ like the stand-in's first log line, says the cluster is simulated; the server ve
 Side channel for tests (not Kubernetes):
 
     POST /standin/pods/NS/NAME/log      append the body to the pod's log (what `logs -f` streams)
-    GET  /standin/pods/NS/NAME          {"root": DIR, "processes": [...]} of a pod
+    GET  /standin/pods/NS/NAME          {"root", "processes", "uid", "resourceVersion", "ephemeralContainers",
+                                        "patches", "dryRuns", "refusals", "signals"} of a pod
+    POST /standin/pods/NS/NAME/recreate delete the pod and create it again under its name (new uid)
+    POST /standin/pods/NS/NAME/containers/C/signal   {"signal": "HUP"} to a container's main process
+    GET|PUT /standin/config             knownImages, nonRootImages, containerStartSeconds, imagePullBackOffSeconds
     GET  /standin/requests              the requests served so far (method, path, query, upgrade, protocol, status)
     GET  /standin/stats                 {"activeWatches": N, "activeExecs": N, "activeForwards": N, ...}
     ANY  /standin/upgrade-echo          any `Upgrade:` (SPDY/3.1, …): 101 with the same Upgrade, then echoes raw bytes
