@@ -369,7 +369,7 @@ def test_a_token_from_the_issuer_is_accepted_and_me_says_who(direct: GatewayStac
     listed = direct.kube(pods_path(DEV_NAMESPACE), token)
     assert listed.status == 200, listed.body[:400]
     assert "gw-app-0" in [item["metadata"]["name"] for item in listed.json()["items"]]
-    entry = expect_decision(direct.audit, since, "allow", user=ALICE, cluster=CLUSTER, service="default",
+    entry = expect_decision(direct.audit, since, "allow", user=ALICE, cluster=CLUSTER, service="kubernetes/default",
                             namespace=DEV_NAMESPACE, resource="pods", verb="list", operation="view")
     assert entry.get("issuer") == direct.issuer.url, entry
     assert sorted(entry.get("groups", [])) == sorted(prefixed(ALICE_GROUPS)), entry
@@ -735,11 +735,23 @@ def test_kubectl_watch_sees_a_pod_created_after_it_started(direct: GatewayStack,
 # -- impersonation ------------------------------------------------------------------------------------------------
 
 
-def test_impersonation_sends_the_verified_identity_never_the_token(direct: GatewayStack, gwdir: Path,
-                                                                   kube_standin: KubeStandin) -> None:
+@pytest.fixture(scope="module")
+def impersonating_agent(direct: GatewayStack, gwdir: Path, kube_standin: KubeStandin) -> Agent:
+    """Agent `edge-imp` on the direct controller, whose kubernetes/default has `"impersonate": true`."""
     services = kube_services_file(gwdir / "impersonating-services.json", kube_standin, impersonate=True)
     agent = Agent(direct.ca, direct.controller, services, direct.directory, name=IMPERSONATING_CLUSTER)
-    direct.extra_agents.append(agent)
+    direct.extra_agents.append(agent)  # stopped with the stack
+    return agent
+
+
+def impersonation_headers(record: dict) -> tuple[list[str], list[str]]:
+    headers = record["headers"]
+    return ([v for k, v in headers if k.lower() == "impersonate-user"],
+            sorted(v for k, v in headers if k.lower() == "impersonate-group"))
+
+
+def test_impersonation_sends_the_verified_identity_never_the_token(direct: GatewayStack, impersonating_agent: Agent,
+                                                                   kube_standin: KubeStandin) -> None:
     token = alice(direct.issuer)
     token_digest = hashlib.sha256(f"Bearer {token}".encode()).hexdigest()
     before = len(kube_standin.requests())
@@ -758,26 +770,37 @@ def test_impersonation_sends_the_verified_identity_never_the_token(direct: Gatew
         assert record["authorized"], "the stand-in must see the agent's own token"
         assert record["authorizationSHA256"] != token_digest, "the user's ID token reached the cluster"
         assert all(token not in value for _, value in record["headers"]), "the ID token reached the cluster"
-    headers = impersonated["headers"]
-    assert [v for k, v in headers if k.lower() == "impersonate-user"] == [ALICE], headers
-    assert sorted(v for k, v in headers if k.lower() == "impersonate-group") == sorted(prefixed(ALICE_GROUPS)), \
-        headers
-    assert not [k for k, _ in plain["headers"] if k.lower().startswith("impersonate-")], plain["headers"]
+    assert impersonation_headers(impersonated) == ([ALICE], sorted(prefixed(ALICE_GROUPS))), impersonated["headers"]
+    assert impersonation_headers(plain) == ([], []), plain["headers"]
 
 
-def test_a_caller_cannot_forge_impersonation_headers(direct: GatewayStack, kube_standin: KubeStandin) -> None:
-    """Impersonate-* headers sent by a user never reach the cluster (the `edge` service does not impersonate)."""
+FORGED = {"Impersonate-User": "system:admin", "Impersonate-Group": "system:masters",
+          "Porthole-Identity-User": "system:admin", "Porthole-Identity-Group": "system:masters",
+          "X-Forwarded-User": "system:admin", "X-Forwarded-Groups": "system:masters"}
+
+
+def test_a_caller_cannot_forge_the_identity_the_cluster_sees(direct: GatewayStack, impersonating_agent: Agent,
+                                                             kube_standin: KubeStandin) -> None:
+    """Impersonate-*, Porthole's own identity headers and proxy headers sent by a caller never reach the cluster:
+    with an ID token the cluster sees the verified person, with a Porthole service token nobody in particular."""
     before = len(kube_standin.requests())
     since = direct.audit.mark()
-    response = direct.kube(pods_path(DEV_NAMESPACE), alice(direct.issuer),
-                           headers={"Impersonate-User": "system:admin", "Impersonate-Group": "system:masters"})
-    assert response.status in (200, 400, 403), response.body[:300]
-    if response.status == 200:
-        expect_decision(direct.audit, since, "allow", user=ALICE)
-        seen = [r for r in kube_standin.requests()[before:] if r["path"] == pods_path(DEV_NAMESPACE)]
-        assert seen and not [v for r in seen for k, v in r["headers"] if k.lower().startswith("impersonate-")], seen
-    else:
-        expect_decision(direct.audit, since, "deny", user=ALICE)
+    response = direct.kube(pods_path(DEV_NAMESPACE), alice(direct.issuer), cluster=IMPERSONATING_CLUSTER,
+                           headers=FORGED)
+    assert response.status == 200, response.body[:300]
+    expect_decision(direct.audit, since, "allow", user=ALICE, cluster=IMPERSONATING_CLUSTER)
+    # A Porthole service token for the same service (the control API's), with the same forged headers.
+    service_token = direct.controller.control().service_token(agent=IMPERSONATING_CLUSTER, ttl=600)["token"]
+    MINTED.append(service_token)
+    forged = porthole.https_request(direct.controller.service_address, porthole.client_context(direct.ca), "GET",
+                                    pods_path(DEV_NAMESPACE), headers=FORGED, token=service_token)
+    assert forged.status in (200, 400, 403), forged.body[:300]
+    seen = [r for r in kube_standin.requests()[before:] if r["path"] == pods_path(DEV_NAMESPACE)]
+    assert seen, "nothing reached the stand-in"
+    for record in seen:
+        values = [value for _, value in record["headers"]]
+        assert "system:admin" not in values and "system:masters" not in values, record["headers"]
+    assert impersonation_headers(seen[0]) == ([ALICE], sorted(prefixed(ALICE_GROUPS))), seen[0]["headers"]
 
 
 # -- the external decision endpoint -------------------------------------------------------------------------------
