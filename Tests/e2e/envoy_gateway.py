@@ -34,7 +34,7 @@ def envoy_path() -> str:
 
 
 def _tls_cluster(name: str, address: str, ca_file: Path, cert: Path | None = None, key: Path | None = None,
-                 alpn: list[str] | None = None) -> dict:
+                 alpn: list[str] | None = None, tls13: bool = False) -> dict:
     host, port = address.rsplit(":", 1)
     common: dict = {"validation_context": {
         "trusted_ca": {"filename": str(ca_file)},
@@ -44,6 +44,8 @@ def _tls_cluster(name: str, address: str, ca_file: Path, cert: Path | None = Non
                                        "private_key": {"filename": str(key)}}]
     if alpn:
         common["alpn_protocols"] = alpn
+    if tls13:  # Envoy's upstream default is at most TLS 1.2; the controller speaks TLS 1.3 only
+        common["tls_params"] = {"tls_minimum_protocol_version": "TLSv1_3", "tls_maximum_protocol_version": "TLSv1_3"}
     return {
         "name": name, "type": "STATIC", "connect_timeout": "5s",
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
@@ -55,7 +57,9 @@ def _tls_cluster(name: str, address: str, ca_file: Path, cert: Path | None = Non
 
 
 def envoy_config(issuer_url: str, jwks_url: str, issuer_address: str, issuer_ca: Path, audience: str,
-                 upstream_address: str, upstream_ca: Path, client_cert: Path, client_key: Path) -> dict:
+                 upstream_address: str, upstream_ca: Path, client_cert: Path, client_key: Path,
+                 serving_cert: Path, serving_key: Path) -> dict:
+    """Envoy serving HTTPS (kubectl sends no bearer token over plain HTTP) with `serving_cert`."""
     jwt_authn = {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
         "providers": {"idp": {
@@ -88,19 +92,26 @@ def envoy_config(issuer_url: str, jwks_url: str, issuer_address: str, issuer_ca:
             "listeners": [{
                 "name": "gateway",
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                "typed_config": manager}]}],
+                "filter_chains": [{
+                    "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}],
+                    "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                        "common_tls_context": {
+                            "tls_certificates": [{"certificate_chain": {"filename": str(serving_cert)},
+                                                  "private_key": {"filename": str(serving_key)}}],
+                            "alpn_protocols": ["http/1.1"]}}},
+                }],
             }],
             "clusters": [
                 _tls_cluster("idp", issuer_address, issuer_ca),
-                _tls_cluster("porthole", upstream_address, upstream_ca, client_cert, client_key, ["http/1.1"]),
+                _tls_cluster("porthole", upstream_address, upstream_ca, client_cert, client_key, ["http/1.1"], tls13=True),
             ],
         },
     }
 
 
 class Envoy:
-    """Envoy with `envoy_config`, on an ephemeral port; `url` is its plain-HTTP listener."""
+    """Envoy with `envoy_config`, on an ephemeral port; `url` is its HTTPS listener."""
 
     def __init__(self, directory: Path, log_dir: Path, config: dict, name: str = "envoy") -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -120,7 +131,7 @@ class Envoy:
         except BaseException:
             self.process.stop()
             raise
-        self.url = f"http://{self.address}"
+        self.url = f"https://{self.address}"
         self.host, port = self.address.rsplit(":", 1)
         self.port = int(port)
 

@@ -134,7 +134,8 @@ class Fetch:
 class OIDCIssuer:
     """The issuer `https://127.0.0.1:PORT`, serving discovery and JWKS until `stop()`."""
 
-    def __init__(self, directory: Path, audience: str = "porthole") -> None:
+    def __init__(self, directory: Path, audience: str = "porthole", host: str = "127.0.0.1") -> None:
+        """`host` is the issuer URL's host (the server listens on 127.0.0.1; `localhost` resolves to it)."""
         self.ca_cert, cert, key = make_tls_files(directory, "oidc-issuer")
         self.audience = audience
         self.keys: dict[str, SigningKey] = {}
@@ -171,7 +172,7 @@ class OIDCIssuer:
         self._server.daemon_threads = True
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.url = f"https://{host}:{self.port}"
         self.jwks_url = f"{self.url}/jwks"
         self._thread = threading.Thread(target=self._server.serve_forever, name="oidc-issuer", daemon=True)
         self._thread.start()

@@ -32,7 +32,7 @@ import pytest
 
 import porthole
 from envoy_gateway import Envoy, envoy_config
-from oidc_issuer import MINTED, OIDCIssuer
+from oidc_issuer import MINTED, OIDCIssuer, make_tls_files
 from porthole import CA, Agent, Controller, HarnessError, KubeStandin, Response
 from test_kubernetes import EchoServer, LineReader, echo_round_trip
 
@@ -48,6 +48,7 @@ GROUP_PREFIX = "oidc:"
 MIN_REFETCH = 2.0  # the issuers' minRefetchSeconds here
 LEEWAY = 5
 OPA_TIMEOUT = 0.5
+ISSUER_HOST = "127.0.0.1"  # the issuer URL's host: an IP literal, as most local IdPs are addressed
 
 POLICY = {
     "roles": {"viewer": ["view"], "developer": ["view", "logs", "exec", "portforward"]},
@@ -269,7 +270,7 @@ def standin_with_pod(kube_standin: KubeStandin) -> Iterator[KubeStandin]:
 
 @pytest.fixture(scope="module")
 def direct(gwca: CA, gwdir: Path, standin_with_pod: KubeStandin) -> Iterator[GatewayStack]:
-    issuer = OIDCIssuer(gwdir / "idp-direct")
+    issuer = OIDCIssuer(gwdir / "idp-direct", host=ISSUER_HOST)
     services = kube_services_file(gwdir / "direct-services.json", standin_with_pod)
     try:
         stack = start_stack("direct", gwca, issuer, services, gwdir / "direct", POLICY, trustedProxyHeaders=True)
@@ -284,7 +285,7 @@ def direct(gwca: CA, gwdir: Path, standin_with_pod: KubeStandin) -> Iterator[Gat
 @pytest.fixture(scope="module")
 def shared_issuer(gwdir: Path) -> Iterator[OIDCIssuer]:
     """The issuer of the gateway-only and OPA controllers and of Envoy."""
-    issuer = OIDCIssuer(gwdir / "idp-shared")
+    issuer = OIDCIssuer(gwdir / "idp-shared", host=ISSUER_HOST)
     yield issuer
     issuer.stop()
 
@@ -302,10 +303,13 @@ def gateway_only(gwca: CA, gwdir: Path, standin_with_pod: KubeStandin,
 @pytest.fixture(scope="module")
 def envoy(gwca: CA, gwdir: Path, gateway_only: GatewayStack, shared_issuer: OIDCIssuer) -> Iterator[Envoy]:
     cert, key = gateway_cert(gwca, "envoy")
+    # The company's own CA for the gateway's HTTPS listener (kubectl sends no bearer token over plain HTTP).
+    serving_ca, serving_cert, serving_key = make_tls_files(gwdir / "envoy-tls", "company-gateway")
     config = envoy_config(shared_issuer.url, shared_issuer.jwks_url, f"127.0.0.1:{shared_issuer.port}",
                           shared_issuer.ca_cert, AUDIENCE, gateway_only.controller.service_address, gwca.cert,
-                          cert, key)
+                          cert, key, serving_cert, serving_key)
     proxy = Envoy(gwdir / "envoy", gwdir, config)
+    proxy.ca_cert = serving_ca
     yield proxy
     proxy.stop()
 
@@ -503,20 +507,8 @@ def test_trusted_proxy_headers_count_only_from_a_trusted_gateway_certificate(dir
 
 def envoy_request(proxy: Envoy, path: str, token: str | None = None, headers: dict[str, str] | None = None
                   ) -> Response:
-    import http.client
-
-    all_headers = dict(headers or {})
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
-    started = time.monotonic()
-    connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=15)
-    try:
-        connection.request("GET", path, headers=all_headers)
-        response = connection.getresponse()
-        return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read(),
-                        time.monotonic() - started)
-    finally:
-        connection.close()
+    return porthole.https_request(proxy.address, porthole.client_context(proxy.ca_cert), "GET", path,
+                                  headers=headers, token=token, timeout=15)
 
 
 def test_requests_through_envoy_are_verified_decided_and_audited(gateway_only: GatewayStack, envoy: Envoy) -> None:
@@ -571,7 +563,7 @@ def test_gateway_only_refuses_a_token_without_a_trusted_gateway_certificate(gate
 
 def test_kubectl_through_envoy(gateway_only: GatewayStack, envoy: Envoy, gwdir: Path) -> None:
     kubeconfig = write_token_kubeconfig(gwdir / "envoy-kubeconfig", f"{envoy.url}/clusters/{CLUSTER}/default",
-                                        None, alice(gateway_only.issuer))
+                                        envoy.ca_cert, alice(gateway_only.issuer))
     since = gateway_only.audit.mark()
     result = run_kubectl(kubeconfig, gwdir, "get", "pods", "-n", DEV_NAMESPACE, "-o", "name")
     assert result.returncode == 0, result.stderr.decode()
