@@ -104,7 +104,8 @@ def envoy_config(issuer_url: str, jwks_url: str, issuer_address: str, issuer_ca:
             }],
             "clusters": [
                 _tls_cluster("idp", issuer_address, issuer_ca),
-                _tls_cluster("porthole", upstream_address, upstream_ca, client_cert, client_key, ["http/1.1"], tls13=True),
+                _tls_cluster("porthole", upstream_address, upstream_ca, client_cert, client_key, ["http/1.1"],
+                             tls13=True),
             ],
         },
     }

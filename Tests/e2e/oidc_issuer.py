@@ -233,7 +233,8 @@ class OIDCIssuer:
     def claims(self, username: str = "alice@example.com", groups: list[str] | None = None, ttl: int = 600,
                **changes: object) -> dict:
         now = int(time.time())
-        claims: dict = {"iss": self.url, "aud": self.audience, "sub": hashlib.sha256(username.encode()).hexdigest()[:16],
+        subject = hashlib.sha256(username.encode()).hexdigest()[:16]
+        claims: dict = {"iss": self.url, "aud": self.audience, "sub": subject,
                         "email": username, "groups": groups if groups is not None else [], "iat": now,
                         "exp": now + ttl, "jti": secrets.token_hex(8)}
         for name, value in changes.items():
