@@ -510,6 +510,51 @@ def test_with_the_jwks_endpoint_down_the_last_good_keys_still_verify(direct: Gat
         issuer.down = False
 
 
+@pytest.mark.parametrize("header", ["X-Pomerium-Jwt-Assertion", "X-ID-Token", "X-Forwarded-Id-Token",
+                                    "X-Forwarded-Access-Token"])
+def test_the_default_token_headers_carry_tokens_and_never_reach_the_cluster(direct: GatewayStack, header: str,
+                                                                            kube_standin: KubeStandin) -> None:
+    """Pomerium's, oauth2-proxy's and Envoy Gateway's headers work out of the box; none is forwarded."""
+    token = alice(direct.issuer, algorithm="ES256")
+    assert direct.me(headers={header: token}).json()["username"] == ALICE
+    before = len(kube_standin.requests())
+    since = direct.audit.mark()
+    response = direct.kube(pods_path(DEV_NAMESPACE), headers={header: token})
+    assert response.status == 200, response.body[:300]
+    expect_decision(direct.audit, since, "allow", user=ALICE, namespace=DEV_NAMESPACE, verb="list")
+    seen = [r for r in kube_standin.requests()[before:] if r["path"] == pods_path(DEV_NAMESPACE)]
+    assert len(seen) == 1 and seen[0]["authorized"], seen
+    assert not [k for k, v in seen[0]["headers"] if token in v or k.lower() == header.lower()], seen[0]["headers"]
+
+
+def test_token_headers_are_tried_in_the_documented_order(direct: GatewayStack) -> None:
+    """X-Pomerium-Jwt-Assertion comes before Authorization: Bearer (the defaults' order)."""
+    headers = {"X-Pomerium-Jwt-Assertion": alice(direct.issuer), "Authorization": f"Bearer {bob(direct.issuer)}"}
+    me = direct.me(headers=headers)
+    assert me.status == 200 and me.json()["username"] == ALICE, me.body[:300]
+    swapped = {"X-Pomerium-Jwt-Assertion": bob(direct.issuer), "Authorization": f"Bearer {alice(direct.issuer)}"}
+    assert direct.me(headers=swapped).json()["username"] == BOB
+
+
+def test_the_audit_log_is_reopened_on_sighup(direct: GatewayStack) -> None:
+    """Rotation: the file is moved away, SIGHUP, and the next lines go to a new file at the configured path."""
+    import os
+    import signal
+
+    token = alice(direct.issuer)
+    assert direct.kube(pods_path(DEV_NAMESPACE), token).status == 200
+    rotated = direct.audit.path.with_name("audit-rotated.jsonl")
+    direct.audit.path.rename(rotated)
+    lines_before = len(rotated.read_text().splitlines())
+    os.kill(direct.controller.pid, signal.SIGHUP)
+    direct.controller.process.wait_for_logs("audit log reopened", timeout=10)
+    response = direct.kube(pods_path("kube-system"), token)
+    assert response.status == 403
+    expect_decision(direct.audit, 0, "deny", user=ALICE, namespace="kube-system")
+    assert len(rotated.read_text().splitlines()) == lines_before, "a line went to the rotated file"
+    assert direct.controller.process.is_running()
+
+
 # -- trusted-proxy headers ----------------------------------------------------------------------------------------
 
 
