@@ -732,8 +732,11 @@ def test_kubectl_exec_per_role(direct: GatewayStack, kubeconfigs: Users, gwdir: 
     assert result.stdout.decode().strip() == "exec-through-the-gateway"
     allowed = expect_decision(direct.audit, since, "allow", user=ALICE, namespace=DEV_NAMESPACE, subresource="exec",
                               operation="exec", name="gw-app-0")
+    start = direct.audit.expect(since, event="stream_start", requestID=allowed["requestID"])
     end = direct.audit.expect(since, event="stream_end", requestID=allowed["requestID"])
-    assert end.get("user") == ALICE, end
+    for line in (start, end):
+        assert line.get("user") == ALICE and line.get("subresource") == "exec" and line.get("name") == "gw-app-0", line
+    assert end.get("status") == 101 and end.get("bytesOut", 0) > 0 and isinstance(end.get("durationMs"), int), end
 
     since = direct.audit.mark()
     refused = run_kubectl(kubeconfigs.bob, gwdir, "exec", "-n", "default", "app-0", "--", "echo", "nope")
