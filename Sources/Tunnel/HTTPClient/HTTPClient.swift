@@ -51,8 +51,11 @@ package final class HTTPClient: Sendable {
         let exchange = HTTPClientExchange(request: request, limits: limits ?? self.limits, queue: queue,
                                           completion: completion)
         let tls = request.url.isSecure ? self.tls : nil
-        Resolver.resolve(host: request.url.host, port: request.url.port, deliverOn: queue) { result in
-            exchange.connect(result, tls: tls)
+        // An IP literal resolves at once, on the calling thread: start on the exchange's own queue.
+        queue.async {
+            Resolver.resolve(host: request.url.host, port: request.url.port, deliverOn: queue) { result in
+                exchange.connect(result, tls: tls)
+            }
         }
     }
 

@@ -1,17 +1,15 @@
-import Tunnel
-
 /// The gateway identity a tunnel request carries (`porthole-identity-user`, `porthole-identity-group`), turned
 /// into Kubernetes impersonation headers for a service with `impersonate: true`: `Impersonate-User` once and one
 /// `Impersonate-Group` per group. The controller sets the tunnel headers only from an identity it verified and
 /// drops any `porthole-*` header a user sends; without a user, nothing is added, and the service account acts.
-struct ImpersonationHeaders: Sendable, Equatable {
-    private(set) var user: String?
-    private(set) var groups: [String] = []
+package struct ImpersonationHeaders: Sendable, Equatable {
+    package private(set) var user: String?
+    package private(set) var groups: [String] = []
 
-    init() {}
+    package init() {}
 
     /// Takes one tunnel header field; other fields are ignored.
-    mutating func note(_ field: HTTPField) {
+    package mutating func note(_ field: HTTPField) {
         switch field.name {
         case TunnelProtocol.identityUserHeader where self.user == nil: self.user = field.value
         case TunnelProtocol.identityGroupHeader: self.groups.append(field.value)
@@ -20,7 +18,7 @@ struct ImpersonationHeaders: Sendable, Equatable {
     }
 
     /// The backend header fields: none without a user.
-    var fields: [HTTPField] {
+    package var fields: [HTTPField] {
         guard let user = self.user, !user.isEmpty else { return [] }
         return [HTTPField("Impersonate-User", user)] + self.groups.map { HTTPField("Impersonate-Group", $0) }
     }
