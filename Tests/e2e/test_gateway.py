@@ -543,7 +543,11 @@ def test_the_audit_log_is_reopened_on_sighup(direct: GatewayStack) -> None:
     import signal
 
     token = alice(direct.issuer)
+    since = direct.audit.mark()
     assert direct.kube(pods_path(DEV_NAMESPACE), token).status == 200
+    # The stream's end line is written once the response is done, which may be after the client has it all.
+    allowed = expect_decision(direct.audit, since, "allow", user=ALICE, namespace=DEV_NAMESPACE)
+    direct.audit.expect(since, event="stream_end", requestID=allowed["requestID"])
     rotated = direct.audit.path.with_name("audit-rotated.jsonl")
     direct.audit.path.rename(rotated)
     lines_before = len(rotated.read_text().splitlines())
