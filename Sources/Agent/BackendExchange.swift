@@ -44,8 +44,10 @@ final class BackendExchange {
         var forwarded = HTTPHeaders()
         forwarded.reserveCapacity(headers.count + 4)
         var hasLength = false
+        var identity = ImpersonationHeaders()
         for field in headers {
             switch field.name {
+            case TunnelProtocol.identityUserHeader, TunnelProtocol.identityGroupHeader: identity.note(field)
             case ":method": method = field.value
             case ":path": path = field.value
             case ":authority", ":scheme", ":protocol": break
@@ -73,6 +75,9 @@ final class BackendExchange {
             }
         }
         self.headerSetupError = nil
+        if service.definition.impersonate {
+            for field in identity.fields { forwarded.add(name: field.name, value: field.value) }
+        }
         do {
             for (name, value) in try service.credentialHeaders() { forwarded.add(name: name, value: value) }
         } catch {

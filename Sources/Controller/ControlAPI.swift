@@ -94,6 +94,9 @@ final class ControlAPI: Sendable {
         case "/api/v1/agent-credentials":
             guard request.method == "POST" else { return Self.methodNotAllowed(request, allowed: "POST") }
             return self.respond { try self.issueAgentCredential(request, caller: caller) }
+        case "/api/v1/gateway-credentials":
+            guard request.method == "POST" else { return Self.methodNotAllowed(request, allowed: "POST") }
+            return self.respond { try self.issueGatewayCredential(request, caller: caller) }
         default:
             return .error(404, "no such control API path \(request.path)")
         }
@@ -149,6 +152,29 @@ final class ControlAPI: Sendable {
         return .json(200, AgentCredential(
             certificate: issued.certificate.pem, key: issued.key.pem, ca: self.authority.certificate.pem,
             secretYAML: KubernetesSecret.join([secret])))
+    }
+
+    /// `{"name"}` → a `gateway/NAME` client certificate, key and CA (PEM), for an API gateway in front of the
+    /// service listener; valid as long as agent credentials.
+    private func issueGatewayCredential(_ request: SimpleRequest, caller: Caller) throws -> SimpleResponse {
+        let body = try ControlRequestBody(json: request.body, allowed: ["name"])
+        let name = try body.name("name")
+        let now = Date()
+        let issued = try self.authority.issueWithNewKey(CertificateSpec(
+            commonName: "gateway \(name)", uris: [EndpointIdentity.gateway(name: name).uri(trustDomain: self.trustDomain)],
+            validity: Self.agentCredentialValidity + KubeconfigBuilder.clockSkewAllowance,
+            notBefore: now.addingTimeInterval(-KubeconfigBuilder.clockSkewAllowance), usage: .client))
+        Log.info("credential issued", [
+            "kind": "gateway", "by": caller.name, "byCN": caller.commonName, "gateway": name,
+            "ttl": "\(Int(Self.agentCredentialValidity))", "serial": issued.certificate.serialNumberHex,
+        ])
+        struct GatewayCredential: Encodable {
+            var certificate: String
+            var key: String
+            var ca: String
+        }
+        return .json(200, GatewayCredential(certificate: issued.certificate.pem, key: issued.key.pem,
+                                            ca: self.authority.certificate.pem))
     }
 
     /// Runs `issue`, turning a validation error into its 400 and any other failure into a logged 500.

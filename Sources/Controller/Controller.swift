@@ -54,6 +54,11 @@ final class Controller {
         }
     }
 
+    /// Reopens the audit log (after rotation).
+    func reopenAuditLog() {
+        self.context.audit?.reopen()
+    }
+
     static func urlHost(_ name: String) -> String {
         name.contains(":") ? "[\(name)]" : name
     }
@@ -88,6 +93,7 @@ final class Controller {
         timer.setEventHandler { [self] in self.reloadIfChanged() }
         timer.resume()
         self.reloadTimer = timer
+        self.context.gateway?.checkPeriodically(every: self.context.configuration.reloadCheckSeconds)
         self.readiness.set(true)
         Log.info("controller started", ["instance": self.context.instanceID, "serviceURL": self.context.serviceURL,
                                         "version": portholeVersion,

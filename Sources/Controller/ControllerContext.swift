@@ -18,6 +18,10 @@ final class ControllerContext: Sendable {
     let authorizer: any RequestAuthorizer
     /// Routes the controller serves itself on the service listener.
     let localRoutes: LocalRoutes
+    /// Identities from the company's gateway and IdP (`--gateway-config`); nil when off.
+    let gateway: Gateway?
+    /// The audit trail: the gateway's, or `--audit-log` alone.
+    let audit: AuditLog?
     private let state: Mutex<(credentials: ControllerCredentials, fingerprint: String)>
 
     init(configuration: ControllerConfiguration, metrics: ControllerMetrics, serviceURL: String) throws {
@@ -30,7 +34,24 @@ final class ControllerContext: Sendable {
                                        perSecond: configuration.userCancellationsPerSecond),
             metrics: metrics)
         self.instanceID = configuration.makeInstanceID()
-        self.authorizer = CredentialScopeAuthorizer()
+        if let path = configuration.gatewayConfigFile {
+            let gateway = try Gateway(path: path, trustDomain: configuration.trustDomain,
+                                      auditLogOverride: configuration.auditLog)
+            self.gateway = gateway
+            self.audit = gateway.audit
+        } else {
+            self.gateway = nil
+            self.audit = try configuration.auditLog.map { path throws(PolicyError) in try AuditLog(path: path) }
+        }
+        let audit = self.audit
+        self.authorizer = CredentialScopeAuthorizer(audit: audit.map { log in
+            { @Sendable request, route, decision in
+                log.write(AuditRecord(
+                    requestID: request.requestID, user: route.user, source: request.peerHost ?? "",
+                    cluster: route.agent, service: route.serviceKey, verb: request.method.lowercased(),
+                    decision: decision.isAllowed ? "allow" : "deny", reason: decision.reason))
+            }
+        })
         self.localRoutes = LocalRoutes([WellKnownRoute.route(serviceURL: serviceURL, instance: self.instanceID)])
         let files = ControllerCredentials.files(of: configuration)
         self.state = Mutex((try ControllerCredentials(configuration: configuration), FileFingerprint.of(files)))
@@ -42,7 +63,7 @@ final class ControllerContext: Sendable {
         return RequestPipeline(
             authenticate: { authenticator.authenticate(authorization: $0, peerCertificate: $1) },
             budget: self.cancellationBudget, authorizer: self.authorizer, sessions: self.registry,
-            localRoutes: self.localRoutes)
+            localRoutes: self.localRoutes, gateway: self.gateway?.stage)
     }
 
     /// Logs a refused request once and counts it: before routing as an auth failure by label, after as a finished

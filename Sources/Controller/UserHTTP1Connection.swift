@@ -37,7 +37,11 @@ final class UserHTTP1Connection {
         var chunkedResponse = false
         /// Body bytes still due by the response's Content-Length; at 0 the user has it all.
         var responseBytesDue: Int?
-        var status = 0
+        var status = 0 {
+            didSet { self.audit?.status = self.status }
+        }
+        /// The gateway audit of the stream: its end line is written when the exchange is let go.
+        var audit: StreamAudit?
     }
 
     /// `acceptedAt` (monotonic nanoseconds) starts the first request head's timeout.
@@ -175,6 +179,7 @@ final class UserHTTP1Connection {
             self.respondLocally(response, close: hasBody)
         case .forward(let forward):
             self.exchange?.route = forward.route
+            self.exchange?.audit = forward.audit
             Log.debug("request routed", ["request": requestID, "agent": forward.route.agent,
                                          "service": forward.route.serviceKey, "user": forward.route.user,
                                          "method": head.method, "session": forward.session.id])
@@ -233,6 +238,7 @@ final class UserHTTP1Connection {
 
     private func sendRequestBytes(_ bytes: [UInt8]) {
         guard let stream = self.stream, !bytes.isEmpty else { return }
+        self.exchange?.audit?.bytesIn += bytes.count
         stream.send(bytes)
         self.requestBytesInFlight += bytes.count
         if self.requestBytesInFlight > Self.highWater, !self.isReadingPausedForBackpressure {
@@ -276,6 +282,7 @@ final class UserHTTP1Connection {
     }
 
     private func write(_ bytes: [UInt8], body: Int) {
+        if body > 0 { self.exchange?.audit?.bytesOut += body }
         self.ledger.record(written: bytes.count, body: body, for: self.stream)
         self.connection.write(bytes)
     }

@@ -100,7 +100,11 @@ final class UserHTTP2Stream {
     private var route = Route(agent: "-", serviceType: "-", serviceName: "-", user: "-")
     private var method = "GET"
     private var started = DispatchTime.now()
-    private var status = 0
+    private var status = 0 {
+        didSet { self.audit?.status = self.status }
+    }
+    /// The gateway audit of the stream: its end line is written when this stream is let go.
+    private var audit: StreamAudit?
     private var responseStarted = false
     private var isDone = false
 
@@ -137,6 +141,7 @@ final class UserHTTP2Stream {
                                       "status": "\(response.status)", "protocol": "h2", "served": "controller"])
         case .forward(let forward):
             self.route = forward.route
+            self.audit = forward.audit
             self.tunnel = forward.session.openStream(headers: forward.fields, hasBody: forward.hasBody, delegate: self,
                                                      delegateQueue: self.connection.queue)
         }
@@ -174,6 +179,7 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
             self.connection.consume(streamID: self.streamID, count: bytes.count)
             return
         }
+        self.audit?.bytesIn += bytes.count
         tunnel.send(bytes)
     }
 
@@ -195,6 +201,8 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
             self.tunnel?.cancel()
         }
         self.tunnel = nil
+        self.audit?.finish()
+        self.audit = nil
     }
 }
 
@@ -216,6 +224,7 @@ extension UserHTTP2Stream: TunnelStreamDelegate {
     }
 
     func tunnelStream(_ stream: TunnelStream, didReceiveData bytes: [UInt8]) {
+        self.audit?.bytesOut += bytes.count
         self.connection.sendData(streamID: self.streamID, bytes)
     }
 

@@ -36,8 +36,9 @@ var received = SIGHUP
 while received == SIGHUP {
     received = await signals.next()
     if received == SIGHUP {
-        Log.info("SIGHUP: checking the credential files")
+        Log.info("SIGHUP: checking the credential files, reopening the audit log")
         controller.reloadIfChanged()
+        controller.reopenAuditLog()
     }
 }
 Log.info("controller draining", ["signal": "\(received)"])

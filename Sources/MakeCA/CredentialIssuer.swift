@@ -74,6 +74,7 @@ struct CredentialIssuer {
             files += agentFiles
             secrets.append(secret)
         }
+        files += try self.gatewayCredentials(authority: authority, trustDomain: trustDomain)
         files.append(OutputFile(name: "secrets.yaml", contents: KubernetesSecret.join(secrets), isSecret: true))
         // Credentials of the old CA that are not issued again are worthless now: remove them rather than leave
         // files that look valid.
@@ -115,7 +116,7 @@ struct CredentialIssuer {
                 description: "cannot load the CA from \(self.folder.location("ca.crt")) and ca.key: \(error)")
         }
         let trustDomain = try self.trustDomain(of: authority)
-        if self.options.agentNames.isEmpty, self.options.controlName == nil {
+        if self.options.agentNames.isEmpty, self.options.controlName == nil, self.options.gatewayNames.isEmpty {
             throw MakeCAError(
                 description: "\(self.folder.location("ca.crt")) already holds a CA and no --agent was given, so "
                     + "there is nothing to do; add agents with --agent NAME (the CA stays as it is), or make a new "
@@ -154,6 +155,7 @@ struct CredentialIssuer {
             files += agentFiles
             secrets.append(secret)
         }
+        files += try self.gatewayCredentials(authority: authority, trustDomain: trustDomain)
         files.append(try self.secretsFile(adding: secrets))
         for agent in taken {
             self.note("replaced the credential of agent \(agent); the old one stays valid until it expires")
@@ -211,6 +213,20 @@ struct CredentialIssuer {
             OutputFile(name: "agent-\(agent).yaml", contents: KubernetesSecret.join([secret]), isSecret: true),
         ]
         return (files, secret)
+    }
+
+    /// `gateway-NAME.crt` and `.key` for each `--gateway`; an existing one is replaced (it stays valid until it
+    /// expires).
+    private func gatewayCredentials(authority: CertificateAuthority, trustDomain: String) throws -> [OutputFile] {
+        try self.options.gatewayNames.flatMap { name in
+            let credential = try authority.issueCredential(
+                for: .gateway(name: name), trustDomain: trustDomain, commonName: "gateway \(name)",
+                validity: self.leafValidity)
+            return [
+                OutputFile(name: "gateway-\(name).crt", contents: credential.certificate.pem, isSecret: false),
+                OutputFile(name: "gateway-\(name).key", contents: credential.key.pem, isSecret: true),
+            ]
+        }
     }
 
     private func write(_ files: [OutputFile]) throws -> [String] {

@@ -7,6 +7,8 @@ struct MakeCAOptions {
     var trustDomain: String?
     var controlName: String?
     var agentNames: [String] = []
+    /// API gateways to issue `gateway/NAME` client credentials for (trusted by the controller's gateway config).
+    var gatewayNames: [String] = []
     var namespace: String?
     var validityDays = 365
     var reissueAgents = false
@@ -30,6 +32,9 @@ struct MakeCAOptions {
         options: [
             .value("--out", "DIR", help: "directory to write into (created if missing); required"),
             .value("--agent", "NAME", help: "issue a credential for agent NAME", repeatable: true),
+            .value("--gateway", "NAME",
+                   help: "issue gateway-NAME.crt/.key (spiffe://DOMAIN/gateway/NAME), the client certificate an API "
+                       + "gateway presents to the service listener", repeatable: true),
             .value("--trust-domain", "DOMAIN",
                    help: "SPIFFE trust domain of a new CA; with an existing CA it must match the CA's",
                    default: defaultTrustDomain),
@@ -62,6 +67,7 @@ struct MakeCAOptions {
         self.trustDomain = flags.string("--trust-domain")
         self.controlName = flags.string("--control")
         self.agentNames = flags.strings("--agent")
+        self.gatewayNames = flags.strings("--gateway")
         self.namespace = flags.string("--namespace")
         self.reissueAgents = flags.isPresent("--reissue-agents")
         self.replaceCA = flags.isPresent("--replace-ca")
@@ -76,7 +82,7 @@ struct MakeCAOptions {
         {
             throw ConfigurationError.usage("--trust-domain: invalid trust domain \(trustDomain)")
         }
-        var names = self.agentNames.map { ("--agent", $0) }
+        var names = self.agentNames.map { ("--agent", $0) } + self.gatewayNames.map { ("--gateway", $0) }
         if let controlName = self.controlName { names.insert(("--control", controlName), at: 0) }
         for (flag, name) in names where !EndpointIdentity.isValidComponent(name) {
             throw ConfigurationError.usage("\(flag): invalid name \(name): use letters, digits, '.', '_' and '-'")

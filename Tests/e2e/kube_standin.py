@@ -29,7 +29,8 @@ Side channel for tests (not Kubernetes):
     POST /standin/pods/NS/NAME/recreate delete the pod and create it again under its name (new uid)
     POST /standin/pods/NS/NAME/containers/C/signal   {"signal": "HUP"} to a container's main process
     GET|PUT /standin/config             knownImages, nonRootImages, containerStartSeconds, imagePullBackOffSeconds
-    GET  /standin/requests              the requests served so far (method, path, query, upgrade, protocol, status)
+    GET  /standin/requests              the requests served so far (method, path, query, upgrade, protocol, status,
+                                        headers but Authorization, authorizationSHA256)
     GET  /standin/stats                 {"activeWatches": N, "activeExecs": N, "activeForwards": N, ...}
     ANY  /standin/upgrade-echo          any `Upgrade:` (SPDY/3.1, …): 101 with the same Upgrade, then echoes raw bytes
 
@@ -44,6 +45,7 @@ import copy
 import datetime
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import pty
@@ -1291,7 +1293,13 @@ class Connection:
                                "protocols": request.header("Sec-WebSocket-Protocol"),
                                "streamProtocol": request.header("X-Stream-Protocol-Version"),
                                "accept": request.header("Accept"), "userAgent": request.header("User-Agent"),
-                               "contentType": request.header("Content-Type"), "status": None}
+                               "contentType": request.header("Content-Type"), "status": None,
+                               # Every header but the credential, whose SHA-256 is kept instead (the gateway tests
+                               # check who a request claims to be and that no user token reaches the cluster).
+                               "headers": [[name, value] for name, value in headers
+                                           if name.lower() != "authorization"],
+                               "authorizationSHA256": hashlib.sha256(
+                                   request.header("Authorization").encode()).hexdigest()}
                 with self.store.cond:
                     self.store.requests.append(self.record)
                 try:

@@ -32,6 +32,8 @@ struct TunnelForward {
     var fields: [HTTPField]
     var route: Route
     var hasBody: Bool
+    /// The stream's audit (start written; end written when finished), for gateway requests with an audit log.
+    var audit: StreamAudit? = nil
 }
 
 /// A tunnel session as routing sees it (`TunnelSession`; fakes in tests).
@@ -50,7 +52,8 @@ protocol SessionDirectory: Sendable {
 
 /// The one chain every user request passes, whichever protocol brought it:
 ///
-///     checks → local routes → authenticate → cancellation budget → authorize → route to an agent
+///     checks → local routes → [gateway: authenticate, decide, route] → authenticate → cancellation budget
+///            → authorize → route to an agent
 ///
 /// Each stage answers or passes the request on. Sans I/O: it decides, the transport acts.
 struct RequestPipeline: Sendable {
@@ -60,12 +63,16 @@ struct RequestPipeline: Sendable {
     let authorizer: any RequestAuthorizer
     let sessions: any SessionDirectory
     let localRoutes: LocalRoutes
+    /// Requests with a gateway credential (an IdP token, or a trusted gateway's headers); nil without
+    /// `--gateway-config`.
+    var gateway: GatewayStage? = nil
 
     func decide(_ request: UserRequest) -> PipelineOutcome {
         if let refusal = RequestChecks.refusal(for: request) { return .refuse(refusal) }
         if let route = self.localRoutes.route(for: request) {
             return .respond(route.respond(request))
         }
+        if let gateway = self.gateway, let outcome = gateway.decide(request, pipeline: self) { return outcome }
         let authorizations = request.values(of: "authorization")
         let route: Route
         switch self.authenticate(authorizations.first, request.peerCertificate) {

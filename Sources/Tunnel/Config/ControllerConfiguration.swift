@@ -76,6 +76,10 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     package var userCancellationBurst: Int = 200
     /// Cancellations a second that refill a user's budget.
     package var userCancellationsPerSecond: Double = 50
+    /// The gateway configuration file (docs/gateway.md, "Configuration"); nil turns the gateway off.
+    package var gatewayConfigFile: String?
+    /// Audit lines' destination (a file, or `-` for stdout); overrides the gateway configuration's `auditLog`.
+    package var auditLog: String?
 
     /// The defaults, which do not validate until the CA files are set.
     package init() {}
@@ -88,6 +92,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         case maxHeaderBytes, kubeconfigDefaultTTLSeconds, kubeconfigMaxTTLSeconds, tokenDefaultTTLSeconds
         case tokenMaxTTLSeconds, reloadCheckSeconds, userCancellationBurst, userCancellationsPerSecond
         case requestHeadTimeoutSeconds, idleTimeoutSeconds, maxConcurrentStreamsPerConnection, userConnectionWindowBytes
+        case gatewayConfigFile, auditLog
     }
 
     /// Decodes a config file; absent fields keep their defaults, unknown fields are an error.
@@ -129,6 +134,8 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         try read(.tokenMaxTTLSeconds, into: &self.tokenMaxTTLSeconds)
         try read(.userCancellationBurst, into: &self.userCancellationBurst)
         try read(.userCancellationsPerSecond, into: &self.userCancellationsPerSecond)
+        self.gatewayConfigFile = try container.decodeIfPresent(String.self, forKey: .gatewayConfigFile)
+        self.auditLog = try container.decodeIfPresent(String.self, forKey: .auditLog)
     }
 
     /// The command line this configuration reads.
@@ -205,6 +212,10 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                     "--user-connection-window", "BYTES",
                     help: "HTTP/2 receive window of each user connection: request bytes it can have buffered.",
                     default: "\(defaults.userConnectionWindowBytes)"),
+                .value("--gateway-config", "FILE", help: "Gateway configuration (JSON): issuers, gateways, policy.",
+                       default: "off"),
+                .value("--audit-log", "FILE", help: "Audit lines (JSON) to FILE, or - for stdout; SIGHUP reopens it.",
+                       default: "the gateway configuration's auditLog"),
             ])
     }()
 
@@ -235,6 +246,8 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         self.caKeyFile = ConfigurationFile.resolve(self.caKeyFile, relativeTo: directory)
         self.serverCertFile = self.serverCertFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
         self.serverKeyFile = self.serverKeyFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
+        self.gatewayConfigFile = self.gatewayConfigFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
+        self.auditLog = self.auditLog.map { $0 == "-" ? $0 : ConfigurationFile.resolve($0, relativeTo: directory) }
     }
 
     private mutating func apply(_ flags: CommandLineParser.Arguments) throws {
@@ -262,6 +275,8 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         if let value = try flags.double("--idle-timeout") { self.idleTimeoutSeconds = value }
         if let value = try flags.int("--max-concurrent-streams") { self.maxConcurrentStreamsPerConnection = value }
         if let value = try flags.int("--user-connection-window") { self.userConnectionWindowBytes = value }
+        if let value = flags.string("--gateway-config") { self.gatewayConfigFile = value }
+        if let value = flags.string("--audit-log") { self.auditLog = value }
     }
 
     /// Checks every field; the error names the first field at fault and how to set it.

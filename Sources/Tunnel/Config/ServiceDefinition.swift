@@ -30,6 +30,8 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
     /// Keep-alive connections to the backend kept idle per tunnel for the next requests; 0 closes each one after
     /// its response.
     package var maxIdleConnections: Int
+    /// For kubernetes: send the gateway identity the controller verified as `Impersonate-User`/`Impersonate-Group`.
+    package var impersonate = false
 
     /// What `maxIdleConnections` is when the file does not say: enough that 16 connections × 8 streams never
     /// close and redial a backend connection between requests.
@@ -54,7 +56,7 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type, name, url, inCluster, credentials, caFile, insecureSkipVerify, annotations, kubeconfig, context
-        case serviceAccountDirectory, maxIdleConnections
+        case serviceAccountDirectory, maxIdleConnections, impersonate
     }
 
     /// Decodes one entry of `services`; `type` and `name` are required, unknown fields are an error.
@@ -72,6 +74,7 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         self.kubeconfig = try container.decodeIfPresent(String.self, forKey: .kubeconfig)
         self.context = try container.decodeIfPresent(String.self, forKey: .context)
         self.serviceAccountDirectory = try container.decodeIfPresent(String.self, forKey: .serviceAccountDirectory)
+        self.impersonate = try container.decodeIfPresent(Bool.self, forKey: .impersonate) ?? false
         self.maxIdleConnections = try container.decodeIfPresent(Int.self, forKey: .maxIdleConnections)
             ?? Self.defaultMaxIdleConnections
     }
@@ -100,6 +103,7 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         if self.inCluster == true, self.type != "kubernetes" {
             throw fail("inCluster", "only applies to type kubernetes")
         }
+        if self.impersonate, self.type != "kubernetes" { throw fail("impersonate", "only applies to type kubernetes") }
         if self.type != "kubernetes" {
             for (name, value) in [("kubeconfig", self.kubeconfig), ("context", self.context),
                                   ("serviceAccountDirectory", self.serviceAccountDirectory)] where value != nil {

@@ -18,6 +18,11 @@ package enum TunnelProtocol {
     package static let requestIDHeader = "porthole-request-id"
     /// The authenticated user, for the agent's audit log.
     package static let userHeader = "porthole-user"
+    /// The gateway identity the controller verified: its username (once) and groups (one field each). Users cannot
+    /// send them: the controller drops every `porthole-*` header a user sends. The agent turns them into
+    /// `Impersonate-User`/`Impersonate-Group` only for services with `impersonate: true`.
+    package static let identityUserHeader = "porthole-identity-user"
+    package static let identityGroupHeader = "porthole-identity-group"
     /// Set when the user asked for an HTTP/1.1 upgrade: the original `Upgrade` value.
     package static let upgradeHeader = "porthole-upgrade"
     /// On a response: the backend's real status when HTTP/2 cannot carry it (101).
