@@ -68,7 +68,7 @@ final class UserHTTP1Connection {
     private func processInput() {
         defer { self.updateTimeouts() }
         do {
-            while self.exchange == nil || !(self.exchange!.requestEnded) {
+            while (self.exchange == nil || !(self.exchange!.requestEnded)) && self.decision == nil {
                 guard let event = try self.parser.next() else { return }
                 switch event {
                 case .requestHead(let head):
@@ -167,7 +167,34 @@ final class UserHTTP1Connection {
         let request = UserRequest(http1: head, requestID: requestID, upgrade: upgradeRequested, hasBody: hasBody,
                                   peerCertificate: self.connection.tls?.peerCertificate,
                                   peerHost: self.connection.peerAddress?.host)
-        switch self.context.pipeline.decide(request) {
+        self.decision = .deciding(requestID: requestID, pendingBytes: [])
+        self.isDecidingInline = true
+        let inline = self.context.pipeline.decide(request, deliverOn: self.connection.queue) { outcome in
+            self.decided(outcome, request: request, method: head.method)
+        }
+        self.isDecidingInline = false
+        if !inline, self.decision != nil {
+            // Decided on a worker thread: read nothing more until the answer is back (bytes already read wait).
+            self.connection.pauseReading()
+        }
+    }
+
+    /// Carries out the pipeline's outcome for the request in progress; after an asynchronous decision, reading and
+    /// parsing go on from where they stopped.
+    private func decided(_ outcome: PipelineOutcome, request: UserRequest, method: String) {
+        guard case .deciding(let requestID, let pendingBytes)? = self.decision, requestID == request.requestID,
+              !self.connection.isClosed else { return }
+        let wasAsynchronous = !self.isDecidingInline
+        self.decision = nil
+        let hasBody = request.hasBody
+        defer {
+            // Forwarded after a wait: read and parse on (a local answer resumed or closed the connection itself).
+            if wasAsynchronous, self.exchange != nil {
+                if !self.isReadingPausedForBackpressure { self.connection.resumeReading() }
+                if self.exchange?.upgrade == nil { self.processInput() }
+            }
+        }
+        switch outcome {
         case .refuse(let refusal):
             if let route = refusal.route { self.exchange?.route = route }
             self.context.record(refusal, requestID: requestID, peer: self.peer,
@@ -182,12 +209,23 @@ final class UserHTTP1Connection {
             self.exchange?.audit = forward.audit
             Log.debug("request routed", ["request": requestID, "agent": forward.route.agent,
                                          "service": forward.route.serviceKey, "user": forward.route.user,
-                                         "method": head.method, "session": forward.session.id])
+                                         "method": method, "session": forward.session.id])
             self.stream = forward.session.openStream(headers: forward.fields, hasBody: hasBody, delegate: self,
                                                      delegateQueue: self.connection.queue)
             if !hasBody { self.exchange?.requestEnded = true }
+            for bytes in pendingBytes { self.sendRequestBytes(bytes) }
         }
     }
+
+    /// The pipeline's decision on the request in progress, while it is being made: bytes of an upgraded
+    /// connection that arrive meanwhile wait here.
+    private enum Decision {
+        case deciding(requestID: String, pendingBytes: [[UInt8]])
+    }
+
+    private var decision: Decision?
+    /// True while the pipeline is called: its answer then comes inline, before `decide` returns.
+    private var isDecidingInline = false
 
     /// Refuses the request in progress once the tunnel failed it.
     private func refuse(status: Int, _ message: String) {
@@ -232,11 +270,19 @@ final class UserHTTP1Connection {
             self.connection.pauseReading()
             self.connection.closeAfterFlush()
         } else {
+            // Reading may have been paused for an asynchronous decision or backpressure; the next request may come.
+            self.resumeReadingIfPaused()
+            self.connection.resumeReading()
             self.processInput()
         }
     }
 
     private func sendRequestBytes(_ bytes: [UInt8]) {
+        if case .deciding(let requestID, var pending)? = self.decision {
+            pending.append(bytes)
+            self.decision = .deciding(requestID: requestID, pendingBytes: pending)
+            return
+        }
         guard let stream = self.stream, !bytes.isEmpty else { return }
         self.exchange?.audit?.bytesIn += bytes.count
         stream.send(bytes)

@@ -121,7 +121,25 @@ final class UserHTTP2Stream {
                                   peerCertificate: self.connection.connection.tls?.peerCertificate,
                                   peerHost: self.connection.connection.peerAddress?.host)
         self.method = request.method
-        switch self.context.pipeline.decide(request) {
+        self.pending = Pending()
+        self.context.pipeline.decide(request, deliverOn: self.connection.queue) { outcome in
+            self.decided(outcome, request: request)
+        }
+    }
+
+    /// Body bytes and the end of the request that arrived while the pipeline was deciding (on a worker thread):
+    /// not acknowledged, so the stream's window bounds them; they go to the tunnel once the stream is forwarded.
+    private struct Pending {
+        var body: [[UInt8]] = []
+        var ended = false
+    }
+
+    private var pending: Pending?
+
+    private func decided(_ outcome: PipelineOutcome, request: UserRequest) {
+        guard let pending = self.pending, !self.isDone else { return }
+        self.pending = nil
+        switch outcome {
         case .refuse(let refusal):
             if let route = refusal.route { self.route = route }
             self.context.record(refusal, requestID: self.requestID, peer: self.peer, started: self.started)
@@ -144,7 +162,13 @@ final class UserHTTP2Stream {
             self.audit = forward.audit
             self.tunnel = forward.session.openStream(headers: forward.fields, hasBody: forward.hasBody, delegate: self,
                                                      delegateQueue: self.connection.queue)
+            for bytes in pending.body { self.streamDidReceiveData(bytes) }
+            if pending.ended { self.streamDidReceiveEnd() }
+            return
         }
+        // Answered here: give back the window the waiting body held.
+        let held = pending.body.reduce(0) { $0 + $1.count }
+        if held > 0 { self.connection.consume(streamID: self.streamID, count: held) }
     }
 
     private var peer: String { self.connection.connection.peerAddress.map { "\($0)" } ?? "?" }
@@ -175,6 +199,10 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
     }
 
     func streamDidReceiveData(_ bytes: [UInt8]) {
+        if self.pending != nil {
+            self.pending!.body.append(bytes)
+            return
+        }
         guard let tunnel = self.tunnel else {
             self.connection.consume(streamID: self.streamID, count: bytes.count)
             return
@@ -184,6 +212,10 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
     }
 
     func streamDidReceiveEnd() {
+        if self.pending != nil {
+            self.pending!.ended = true
+            return
+        }
         Log.debug("user ended its request body", ["request": self.requestID])
         self.tunnel?.end()
     }
@@ -194,6 +226,7 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
     }
 
     func streamDidClose(errorCode: UInt32) {
+        self.pending = nil
         if !self.isDone {
             self.isDone = true
             Log.info("user went away mid-request", ["request": self.requestID, "agent": self.route.agent])

@@ -232,7 +232,7 @@ def test_a_tunnel_whose_session_sends_goaway_is_replaced_make_before_break(
         # A long request in flight on the tunnel that is about to go: it must finish there (make-before-break).
         long_result: list = []
         long_request = threading.Thread(target=lambda: long_result.append(https_request(
-            controller.service_address, client_context(ca), "GET", "/slow?delay=4", token=token, timeout=30)),
+            controller.service_address, client_context(ca), "GET", "/slow?delay=8", token=token, timeout=60)),
             daemon=True)
         long_request.start()
         wait_until(lambda: scrape(f"{controller.metrics_url}/metrics")["porthole_streams_active"] >= 1, 10,
@@ -245,11 +245,12 @@ def test_a_tunnel_whose_session_sends_goaway_is_replaced_make_before_break(
         cancellation_storm(controller, ca, token, streams=30, in_flight_before=1)
 
         # A new session is up at the controller and the agent, while the long request is still running.
-        wait_until(lambda: any(s["id"] != first_session for s in controller.control().sessions(AGENT_NAME)), 10,
+        # Bounds are generous: on a loaded 2-core CI machine the redial and its TLS handshake can take seconds.
+        wait_until(lambda: any(s["id"] != first_session for s in controller.control().sessions(AGENT_NAME)), 30,
                    "a new session of edge at the controller")
-        wait_until(lambda: len(agent.log_entries("tunnel up")) >= 2, 5, "the agent's second tunnel up")
+        wait_until(lambda: len(agent.log_entries("tunnel up")) >= 2, 15, "the agent's second tunnel up")
         wait_until(lambda: scrape(metrics_url)["porthole_tunnel_sessions"] == 1
-                   and scrape(metrics_url)["porthole_reconnects_total"] >= 1, 5,
+                   and scrape(metrics_url)["porthole_reconnects_total"] >= 1, 15,
                    "the agent's metrics showing the replacement tunnel up")
         assert long_request.is_alive(), "the replacement came up while the old tunnel still had a stream"
 

@@ -61,6 +61,16 @@ struct GatewayAuthenticator: Sendable {
                             + "\(self.configuration.tokenHeaders.joined(separator: ", ")))", label: "no_identity")
     }
 
+    /// Whether a request carries a gateway credential (an IdP token in a token header, or a trusted gateway's
+    /// certificate), without verifying anything: such requests may wait for a key fetch or a decision endpoint, so
+    /// the pipeline decides them off the event loops.
+    func carriesGatewayCredential(headers: [HTTPField], peerCertificate: Certificate?) -> Bool {
+        switch self.token(in: headers) {
+        case .found, .ambiguous: return true
+        case .portholeToken, .none: return self.trustedGateway(peerCertificate) != nil
+        }
+    }
+
     /// The trusted gateway name of the peer's `gateway/NAME` certificate, if trusted.
     func trustedGateway(_ certificate: Certificate?) -> String? {
         guard let certificate,

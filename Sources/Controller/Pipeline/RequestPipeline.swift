@@ -3,7 +3,7 @@ import Foundation
 import Tunnel
 
 /// What the pipeline decided for one user request; the transport (HTTP/1.1 or HTTP/2) only carries it out.
-enum PipelineOutcome {
+enum PipelineOutcome: Sendable {
     /// Refused at some stage: an error in the shape the client understands.
     case refuse(RequestRefusal)
     /// Answered by the controller itself (a route it serves, e.g. `/.well-known/porthole`).
@@ -27,7 +27,7 @@ struct RequestRefusal: Sendable {
 }
 
 /// A request on its way to an agent: the session chosen, and the tunnel stream's header block.
-struct TunnelForward {
+struct TunnelForward: Sendable {
     var session: any RoutableSession
     var fields: [HTTPField]
     var route: Route
@@ -66,6 +66,32 @@ struct RequestPipeline: Sendable {
     /// Requests with a gateway credential (an IdP token, or a trusted gateway's headers); nil without
     /// `--gateway-config`.
     var gateway: GatewayStage? = nil
+
+    /// Decides and calls `completion` on `queue`: inline when no stage can wait, else after the decision ran on a
+    /// worker thread. A gateway request may wait for its identity provider's keys or an external decision endpoint
+    /// (each bounded), and an event loop serves many connections: it never waits for the network itself.
+    /// Returns whether `completion` already ran.
+    @discardableResult
+    func decide(_ request: UserRequest, deliverOn queue: DispatchQueue,
+                _ completion: @escaping @Sendable (PipelineOutcome) -> Void) -> Bool {
+        guard let gateway = self.gateway, RequestChecks.refusal(for: request) == nil,
+              self.localRoutes.route(for: request) == nil,
+              gateway.authenticator.carriesGatewayCredential(headers: request.headers,
+                                                             peerCertificate: request.peerCertificate)
+        else {
+            completion(self.decide(request))
+            return true
+        }
+        Self.deciders.async {
+            let outcome = self.decide(request)
+            queue.async { completion(outcome) }
+        }
+        return false
+    }
+
+    /// Where decisions that may wait run.
+    private static let deciders = DispatchQueue(label: "porthole.pipeline.deciders", qos: .userInitiated,
+                                                attributes: .concurrent)
 
     func decide(_ request: UserRequest) -> PipelineOutcome {
         if let refusal = RequestChecks.refusal(for: request) { return .refuse(refusal) }
