@@ -31,3 +31,21 @@ import Testing
         #expect(!HeaderRules.agentForwards("impersonate-group"))
     }
 }
+
+@Suite struct ReservedImpersonationTests {
+    @Test func systemGroupsAndUsersAreNeverImpersonated() {
+        var headers = ImpersonationHeaders()
+        for field in [HTTPField(TunnelProtocol.identityUserHeader, "alice@example.com"),
+                      HTTPField(TunnelProtocol.identityGroupHeader, "system:masters"),
+                      HTTPField(TunnelProtocol.identityGroupHeader, "SYSTEM:nodes"),
+                      HTTPField(TunnelProtocol.identityGroupHeader, "oidc:dev")] {
+            headers.note(field)
+        }
+        #expect(headers.fields == [HTTPField("Impersonate-User", "alice@example.com"),
+                                   HTTPField("Impersonate-Group", "oidc:dev")])
+        var admin = ImpersonationHeaders()
+        admin.note(HTTPField(TunnelProtocol.identityUserHeader, "system:admin"))
+        admin.note(HTTPField(TunnelProtocol.identityGroupHeader, "oidc:dev"))
+        #expect(admin.fields.isEmpty)
+    }
+}

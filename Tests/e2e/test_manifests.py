@@ -141,6 +141,7 @@ def test_each_folder_holds_the_objects_the_install_guide_applies():
         ("ClusterRoleBinding", "porthole-agent-debug-all-namespaces"),
         ("ClusterRole", "porthole-agent-broad"), ("ClusterRole", "porthole-agent-broad-debugging"),
         ("ClusterRoleBinding", "porthole-agent-broad"), ("ClusterRoleBinding", "porthole-agent-cluster-admin"),
+        ("ClusterRole", "porthole-agent-impersonate"), ("ClusterRoleBinding", "porthole-agent-impersonate"),
     }
     # What `kubectl apply -f agent/` grants is namespaced: nothing cluster-wide unless a choice is applied by name.
     assert not {kind for kind, _ in kinds("agent")} & {"ClusterRole", "ClusterRoleBinding"}

@@ -17,9 +17,17 @@ package struct ImpersonationHeaders: Sendable, Equatable {
         }
     }
 
-    /// The backend header fields: none without a user.
+    /// The backend header fields: none without a user, and none for a `system:` user. Groups in Kubernetes'
+    /// reserved `system:` namespace (`system:masters`, …) are never impersonated, whatever the identity provider or
+    /// a gateway's headers claim: only the cluster itself hands those out.
     package var fields: [HTTPField] {
-        guard let user = self.user, !user.isEmpty else { return [] }
-        return [HTTPField("Impersonate-User", user)] + self.groups.map { HTTPField("Impersonate-Group", $0) }
+        guard let user = self.user, !user.isEmpty, !Self.isReserved(user) else { return [] }
+        return [HTTPField("Impersonate-User", user)]
+            + self.groups.filter { !Self.isReserved($0) }.map { HTTPField("Impersonate-Group", $0) }
+    }
+
+    /// Names in Kubernetes' reserved `system:` namespace.
+    static func isReserved(_ name: String) -> Bool {
+        name.lowercased().hasPrefix("system:")
     }
 }
