@@ -28,7 +28,9 @@ package enum KubernetesChannel: UInt8, Sendable, Equatable {
     }
 
     /// The message that closes `stream` (v5 only; older protocols have no way to send stdin's end of file).
-    package static func closeStream(_ stream: KubernetesChannel, protocol version: KubernetesChannelProtocol) -> [UInt8]? {
+    package static func closeStream(
+        _ stream: KubernetesChannel, protocol version: KubernetesChannelProtocol
+    ) -> [UInt8]? {
         guard version.supportsClose else { return nil }
         return Self.encode(.close, [stream.rawValue])
     }
