@@ -43,7 +43,8 @@ enum SessionFixture {
         -> ValidatedDebugSessionRequest
     {
         let limits = Self.limits(approval: approval, renewalNeedsApproval: renewalNeedsApproval)
-        return try! Self.request(duration: duration).validate(decision: Self.decision(limits), namespaceEnforceLevel: nil)
+        return try! Self.request(duration: duration)
+            .validate(decision: Self.decision(limits), namespaceEnforceLevel: nil)
     }
 
     /// A machine created at `now` (no approval) and started at `now + 5`.

@@ -23,13 +23,15 @@ import Testing
 
     @Test func aDeniedDecisionIsForbidden() {
         #expect(throws: DebugSessionError(.forbidden, "no binding grants debug")) {
-            try SessionFixture.request().validate(decision: .deny("no binding grants debug"), namespaceEnforceLevel: nil)
+            try SessionFixture.request().validate(
+                decision: .deny("no binding grants debug"), namespaceEnforceLevel: nil)
         }
     }
 
     @Test func adminsGetDefaultLimitsWhichAllowNoImage() {
         let decision = PolicyDecision.allow("group platform is an admin group", rule: .admin(group: "platform"))
-        #expect(throws: DebugSessionError(.limit, "image \"nicolaka/netshoot:v0.13\" is not allowed (no image is allowed)")) {
+        #expect(throws: DebugSessionError(
+            .limit, "image \"nicolaka/netshoot:v0.13\" is not allowed (no image is allowed)")) {
             try SessionFixture.request().validate(decision: decision, namespaceEnforceLevel: nil)
         }
     }
@@ -79,7 +81,8 @@ import Testing
         var limits = SessionFixture.limits()
         limits.images.requireDigest = true
         request.image = "nicolaka/netshoot:v0.13"
-        #expect(throws: DebugSessionError(.limit, "image \"nicolaka/netshoot:v0.13\" must be pinned by digest (@sha256:…)")) {
+        #expect(throws: DebugSessionError(
+            .limit, "image \"nicolaka/netshoot:v0.13\" must be pinned by digest (@sha256:…)")) {
             try self.validate(request, limits: limits)
         }
     }
@@ -124,7 +127,8 @@ import Testing
     @Test func command() throws {
         var request = SessionFixture.request()
         request.command = []
-        #expect(throws: DebugSessionError(.invalid, "command must not be empty; leave it out for the image's entrypoint")) {
+        #expect(throws: DebugSessionError(
+            .invalid, "command must not be empty; leave it out for the image's entrypoint")) {
             try self.validate(request)
         }
         request.command = Array(repeating: "x", count: 65)
@@ -146,7 +150,8 @@ import Testing
         request.profile = .restricted
         #expect(try self.validate(request, limits: limits, level: "restricted").profile == .restricted)
         request.profile = .baseline
-        #expect(throws: DebugSessionError(.limit, "the policy allows at most the restricted profile here, not baseline")) {
+        #expect(throws: DebugSessionError(
+            .limit, "the policy allows at most the restricted profile here, not baseline")) {
             try self.validate(request)
         }
     }

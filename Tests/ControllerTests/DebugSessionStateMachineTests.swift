@@ -175,7 +175,8 @@ private func events(_ actions: [DebugSessionAction]) -> [DebugSessionEvent] {
         #expect(throws: DebugSessionError(.limit, "session was already extended 2 times, the most the policy allows")) {
             try machine.extend(by: 60, actor: alice, reason: nil, now: now + 10)
         }
-        #expect(throws: DebugSessionError(.wrongState, "session is past its deadline; only an active session is extended")) {
+        #expect(throws: DebugSessionError(
+            .wrongState, "session is past its deadline; only an active session is extended")) {
             try machine.extend(by: 60, actor: alice, reason: nil, now: now + 5000)
         }
     }

@@ -69,8 +69,10 @@ private final class TimerLog: Sendable {
         registry.load(SessionFixture.active().session)
         clock.advance(to: SessionFixture.now + 905)
         #expect(throws: DebugSessionError.self) { try registry.registerStream(sessionID: "abc123") {} }
-        #expect(registry.access(cluster: "prod-eu", namespace: "payments", pod: "api-0", container: "porthole-abc123",
-                                subject: SessionFixture.alice) == .denied(reason: "debug session abc123 is past its deadline"))
+        let verdict = registry.access(
+            cluster: "prod-eu", namespace: "payments", pod: "api-0", container: "porthole-abc123",
+            subject: SessionFixture.alice)
+        #expect(verdict == .denied(reason: "debug session abc123 is past its deadline"))
     }
 
     @Test func accessToDebugContainers() {

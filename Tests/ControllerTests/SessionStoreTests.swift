@@ -125,7 +125,8 @@ private func wait<T: Sendable>(_ body: (@escaping @Sendable (T) -> Void) -> Void
 
     @Test func listReadsSessionsAndReportsOthers() throws {
         let good = String(decoding: storedConfigMap(self.session, version: "7"), as: UTF8.self)
-        let list = #"{"kind":"ConfigMapList","items":[\#(good),{"metadata":{"name":"porthole-session-junk"},"data":{}}]}"#
+        let junk = #"{"metadata":{"name":"porthole-session-junk"},"data":{}}"#
+        let list = #"{"kind":"ConfigMapList","items":[\#(good),\#(junk)]}"#
         let (sessions, problems) = try ConfigMapSessionStore.sessions(
             fromList: KubernetesResponse(status: 200, body: Array(list.utf8)))
         #expect(sessions.map(\.id) == ["abc123"])

@@ -49,10 +49,11 @@ struct DebugSessionStateMachine: Sendable, Equatable {
                 event: .created, state: state, at: now, by: owner.username, reason: request.reason)],
             storeVersion: nil)
         let machine = DebugSessionStateMachine(session: session)
-        let audit = machine.auditEvent(.created, from: nil, by: DebugSessionActor(subject: owner), reason: request.reason,
-                                       now: now)
+        let audit = machine.auditEvent(
+            .created, from: nil, by: DebugSessionActor(subject: owner), reason: request.reason, now: now)
         if needsApproval {
-            return (machine, [.audit(audit), .persist(session), .scheduleTimer(sessionID: id, at: session.pendingUntil!)])
+            return (machine, [.audit(audit), .persist(session),
+                              .scheduleTimer(sessionID: id, at: session.pendingUntil!)])
         }
         return (machine, [.audit(audit), .persist(session), .startContainer(session),
                           .scheduleTimer(sessionID: id, at: session.startingUntil!)])

@@ -123,7 +123,8 @@ final class JournalSessionStore: SessionStore {
             for session in keep.values.sorted(by: { $0.createdAt < $1.createdAt }) {
                 var unversioned = session
                 unversioned.storeVersion = nil
-                text += DebugSessionCoding.encode(Record(time: now, version: session.storeVersion, session: unversioned))
+                let record = Record(time: now, version: session.storeVersion, session: unversioned)
+                text += DebugSessionCoding.encode(record)
                 text.append(UInt8(ascii: "\n"))
             }
             let temporary = self.path + ".tmp"

@@ -9,7 +9,8 @@ protocol SessionStore: Sendable {
     /// Every stored session.
     func loadAll(completion: @escaping @Sendable (Result<[DebugSession], SessionStoreError>) -> Void)
     /// Stores `session`; succeeds with the session carrying its new `storeVersion`.
-    func save(_ session: DebugSession, completion: @escaping @Sendable (Result<DebugSession, SessionStoreError>) -> Void)
+    func save(_ session: DebugSession,
+              completion: @escaping @Sendable (Result<DebugSession, SessionStoreError>) -> Void)
     /// Forgets a session (retention); `version` when given must be the stored one.
     func delete(id: String, version: String?, completion: @escaping @Sendable (Result<Void, SessionStoreError>) -> Void)
 }
