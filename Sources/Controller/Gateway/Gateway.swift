@@ -23,6 +23,8 @@ final class Gateway: Sendable {
     }
 
     private let loaded: Mutex<Loaded>
+    /// Namespace labels read through the tunnels, shared by every decision.
+    let namespaceLabels = NamespaceLabels()
     private let timer: Mutex<(any DispatchSourceTimer)?> = Mutex(nil)
 
     /// Loads everything once; throws when the configuration, the policy or the audit log cannot be used, since there
@@ -99,7 +101,7 @@ final class Gateway: Sendable {
             return keys.verify(token)
         }
         return GatewayStage(authenticator: authenticator, policy: loaded.policy?.policy, audit: loaded.audit,
-                            external: loaded.external)
+                            external: loaded.external, namespaceLabels: self.namespaceLabels)
     }
 
     /// The audit log in force, if any.

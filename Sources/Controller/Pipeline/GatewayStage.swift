@@ -62,6 +62,8 @@ struct GatewayStage: Sendable {
     let policy: Policy?
     let audit: AuditLog?
     let external: (any SynchronousExternalDecision)?
+    /// Namespace labels for bindings with a `namespaceSelector`; nil reads none (such bindings never match).
+    var namespaceLabels: NamespaceLabels? = nil
 
     /// The outcome for a gateway request; nil when the request carries no gateway credential.
     func decide(_ request: UserRequest, pipeline: RequestPipeline) -> PipelineOutcome? {
@@ -118,8 +120,17 @@ struct GatewayStage: Sendable {
             return .refuse(self.refusal(400, error.reason, request, route: route))
         }
         record.set(attributes: attributes)
+        // Labels are read only when some binding selects namespaces by label (and cached): the cluster's own
+        // namespace object, through the tunnel, on this worker thread.
+        var labels: [String: String]?
+        let namespace = attributes.namespace
+        if !namespace.isEmpty, let lookup = self.namespaceLabels,
+           self.policy?.bindings.contains(where: { $0.namespaceSelector != nil }) == true {
+            labels = lookup.labels(cluster: gatewayPath.agent, service: gatewayPath.service, namespace: namespace,
+                                   sessions: pipeline.sessions)
+        }
         let decision = self.decide(attributes.policyRequest(subject: identity.subject, cluster: gatewayPath.agent,
-                                                            namespaceLabels: nil), attributes: attributes)
+                                                            namespaceLabels: labels), attributes: attributes)
         record.decision = decision.isAllowed ? "allow" : "deny"
         record.reason = decision.reason
         self.audit?.write(record)
