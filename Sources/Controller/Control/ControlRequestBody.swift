@@ -1,4 +1,5 @@
 import Foundation
+import Tunnel
 
 /// The JSON object of a control API request body, with typed, validated access to its fields.
 ///
