@@ -20,6 +20,7 @@ let package = Package(
         .executableTarget(name: "BenchAgents", dependencies: ["Tunnel"], path: "Sources/BenchAgents"),
         .testTarget(name: "TunnelTests", dependencies: ["Tunnel"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Tunnel"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Tunnel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,3 @@
-import CNGHTTP2
 import Dispatch
 import Foundation
 import Synchronization
@@ -340,6 +339,11 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
         } else if connection === self.current {
             self.current = nil
             self.connectionLost(error: error)
+        }
+        if self.current == nil, self.replacement == nil, self.retiring.isEmpty {
+            // No tunnel connection is left to use them: idle backend connections would otherwise outlive a stopped
+            // tunnel (they expire only when the next request looks).
+            self.backends.closeAll()
         }
         self.updateStatus()
     }

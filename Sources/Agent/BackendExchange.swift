@@ -1,4 +1,3 @@
-import CNGHTTP2
 import Foundation
 import Tunnel
 
@@ -37,60 +36,26 @@ final class BackendExchange {
         self.streamID = streamID
         self.tunnel = tunnel
         self.service = service
-        var method = "GET"
-        var path = "/"
-        var requestID = "-"
-        var upgrade: String?
-        var forwarded = HTTPHeaders()
-        forwarded.reserveCapacity(headers.count + 4)
-        var hasLength = false
-        var identity = ImpersonationHeaders()
-        for field in headers {
-            switch field.name {
-            case TunnelProtocol.identityUserHeader, TunnelProtocol.identityGroupHeader: identity.note(field)
-            case ":method": method = field.value
-            case ":path": path = field.value
-            case ":authority", ":scheme", ":protocol": break
-            case TunnelProtocol.requestIDHeader: requestID = field.value
-            case TunnelProtocol.upgradeHeader: upgrade = field.value
-            case _ where !HeaderRules.agentForwards(field.name): break
-            default:
-                if field.name == "content-length" { hasLength = true }
-                forwarded.add(name: field.name, value: field.value)
-            }
-        }
-        self.method = method
-        self.requestID = requestID
-        self.isUpgrade = upgrade != nil
-        self.requestEnded = endStream
-        forwarded.replaceOrAdd(name: "Host", value: service.port == 80 || service.port == 443
-                                   ? service.host : "\(service.host):\(service.port)")
-        if let upgrade {
-            forwarded.add(name: "Connection", value: "Upgrade")
-            forwarded.add(name: "Upgrade", value: upgrade)
-        } else {
-            if !endStream && !hasLength {
-                forwarded.add(name: "Transfer-Encoding", value: "chunked")
-                self.isChunkedRequest = true
-            }
-        }
+        var credentials: [(String, String)] = []
         self.headerSetupError = nil
-        if service.definition.impersonate {
-            for field in identity.fields { forwarded.add(name: field.name, value: field.value) }
-        }
         do {
-            for (name, value) in try service.credentialHeaders() { forwarded.add(name: name, value: value) }
+            credentials = try service.credentialHeaders()
         } catch {
             self.headerSetupError = "service \(service.key): cannot read its credentials: \(error)"
         }
-        self.parser.expectResponse(toMethod: method)
-        let target = RequestTarget.join(basePath: service.basePath, target: path,
-                                        method: upgrade == nil ? method : "GET")
-        if target == nil {
-            self.requestRefusal = "request target \(path) is not a path inside service \(service.key)"
+        let head = BackendRequestHead(tunnelFields: headers, endStream: endStream, host: service.host,
+                                      port: service.port, basePath: service.basePath,
+                                      impersonate: service.definition.impersonate, credentials: credentials)
+        self.method = head.method
+        self.requestID = head.requestID
+        self.isUpgrade = head.upgrade != nil
+        self.isChunkedRequest = head.isChunked
+        self.requestEnded = endStream
+        self.parser.expectResponse(toMethod: head.method)
+        if head.target == nil {
+            self.requestRefusal = "request target \(head.path) is not a path inside service \(service.key)"
         }
-        let head = HTTPRequestHead(method: method, target: target ?? "/", headers: forwarded)
-        self.requestHead = HTTP1Serializer.requestHead(head)
+        self.requestHead = head.bytes
         self.pendingWrites.append(self.requestHead)
         self.ledger.record(written: self.pendingWrites[0].count, body: 0, for: nil)
         if self.isChunkedRequest && endStream {
@@ -108,6 +73,20 @@ final class BackendExchange {
     private var isReusedConnection = false
     private let requestHead: [UInt8]
     private let hasRequestBody: Bool
+
+    /// Whether the backend closing the connection now means a stale pooled connection, to be replaced by a fresh one
+    /// (once: the retry's connection is not a reused one).
+    private var mayRetryOnFreshConnection: Bool {
+        Self.mayRetryOnFreshConnection(isReused: self.isReusedConnection, responseStarted: self.responseStarted,
+                                       hasRequestBody: self.hasRequestBody)
+    }
+
+    /// A request is retried on a fresh connection only when it went out on a pooled one, nothing of the response
+    /// came back (so the backend processed none of it) and it has no body (the body is streamed, not kept, so it
+    /// could not be sent again).
+    static func mayRetryOnFreshConnection(isReused: Bool, responseStarted: Bool, hasRequestBody: Bool) -> Bool {
+        isReused && !responseStarted && !hasRequestBody
+    }
 
     /// Connects to the backend; failures answer the stream with 502.
     func start() {
@@ -180,7 +159,7 @@ final class BackendExchange {
                                      seconds: self.startedAt.secondsElapsed)
         if self.responseStarted {
             self.finished = true
-            self.tunnel.reset(streamID: self.streamID, errorCode: NGHTTP2_INTERNAL_ERROR.rawValue)
+            self.tunnel.reset(streamID: self.streamID, errorCode: HTTP2ErrorCode.internalError)
         } else {
             self.responseStarted = true
             self.finished = true
@@ -349,7 +328,7 @@ extension BackendExchange: ConnectionDelegate {
             if self.requestEnded { connection.close() }
             return
         }
-        if self.isReusedConnection, !self.responseStarted, !self.hasRequestBody {
+        if self.mayRetryOnFreshConnection {
             connection.close()  // a stale pooled connection: `connectionDidClose` dials again
             return
         }
@@ -362,7 +341,7 @@ extension BackendExchange: ConnectionDelegate {
         } catch {
             self.fail(status: 502, "service \(self.service.key) closed the connection mid-response: \(error)")
         }
-        if !self.finished, !(self.isReusedConnection && !self.responseStarted && !self.hasRequestBody) {
+        if !self.finished, !self.mayRetryOnFreshConnection {
             self.fail(status: 502, "service \(self.service.key) closed the connection without a response")
         }
         connection.close()
@@ -373,7 +352,7 @@ extension BackendExchange: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection, error: ConnectionError?) {
-        if self.isReusedConnection, !self.responseStarted, !self.finished, !self.hasRequestBody {
+        if self.mayRetryOnFreshConnection, !self.finished {
             // The backend had closed the idle connection as we reused it: nothing was processed, so dial afresh.
             self.isReusedConnection = false
             self.backend = nil

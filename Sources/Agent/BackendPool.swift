@@ -7,7 +7,7 @@ import Tunnel
 final class BackendPool {
     /// Per service; a class, so taking and giving mutate the list in place and never copy it out of the dictionary.
     private final class IdleList {
-        var entries: [(connection: Connection, since: DispatchTime)] = []
+        var entries: [(connection: Connection, since: UInt64)] = []
         /// The delegate of every idle connection to the service (it keeps nothing per connection).
         let watcher: IdleBackend
 
@@ -17,15 +17,22 @@ final class BackendPool {
     }
 
     private var idle: [String: IdleList] = [:]
-    private static let idleTimeout: UInt64 = 30_000_000_000  // ns; backends commonly close idle ones after 60 s+
+    static let idleTimeout: UInt64 = 30_000_000_000  // ns; backends commonly close idle ones after 60 s+
+    /// Monotonic nanoseconds; tests pass their own clock.
+    private let now: () -> UInt64
+
+    /// An empty pool reading time from `now` (monotonic nanoseconds).
+    init(now: @escaping () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
+        self.now = now
+    }
 
     /// An idle connection to `service`, or nil.
     func take(_ service: String) -> Connection? {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = self.now()
         guard let list = self.idle[service] else { return nil }
         while let entry = list.entries.popLast() {
             if entry.connection.isClosed { continue }
-            if now - entry.since.uptimeNanoseconds > Self.idleTimeout {
+            if now - entry.since > Self.idleTimeout {
                 entry.connection.close()
                 continue
             }
@@ -48,14 +55,14 @@ final class BackendPool {
             return
         }
         connection.delegate = list.watcher
-        list.entries.append((connection, .now()))
+        list.entries.append((connection, self.now()))
     }
 
     fileprivate func forget(_ connection: Connection, service: String) {
         self.idle[service]?.entries.removeAll { $0.connection === connection }
     }
 
-    /// Closes every idle connection.
+    /// Closes every idle connection (the tunnel that would use them is gone).
     func closeAll() {
         let all = self.idle.values.flatMap(\.entries)
         self.idle = [:]

@@ -12,11 +12,11 @@ struct BenchOptions {
     var namePrefix = "bench"
     var concurrency = 64
     var reportInterval: TimeInterval = 0.05
-    var reconnectMinSeconds = AgentConfiguration().reconnectMinSeconds
-    var reconnectMaxSeconds = AgentConfiguration().reconnectMaxSeconds
-    var pingIntervalSeconds = AgentConfiguration().pingIntervalSeconds
-    var pingTimeoutSeconds = AgentConfiguration().pingTimeoutSeconds
-    var streamWindowBytes = AgentConfiguration().streamWindowBytes
+    var reconnectMinSeconds = AgentTunnelDefaults.reconnectMinSeconds
+    var reconnectMaxSeconds = AgentTunnelDefaults.reconnectMaxSeconds
+    var pingIntervalSeconds = AgentTunnelDefaults.pingIntervalSeconds
+    var pingTimeoutSeconds = AgentTunnelDefaults.pingTimeoutSeconds
+    var streamWindowBytes = AgentTunnelDefaults.streamWindowBytes
 
     static let parser = CommandLineParser(
         command: "porthole-bench-agents",
@@ -38,9 +38,9 @@ struct BenchOptions {
             .value("--name-prefix", "PREFIX", help: "agents are named PREFIX-00001 …", default: "bench"),
             .value("--concurrency", "N", help: "first dials in flight at once while opening", default: "64"),
             .value("--reconnect-min", "SECONDS", help: "backoff floor, as the agent's reconnectMinSeconds",
-                   default: "\(AgentConfiguration().reconnectMinSeconds)"),
+                   default: "\(AgentTunnelDefaults.reconnectMinSeconds)"),
             .value("--reconnect-max", "SECONDS", help: "backoff ceiling, as the agent's reconnectMaxSeconds",
-                   default: "\(AgentConfiguration().reconnectMaxSeconds)"),
+                   default: "\(AgentTunnelDefaults.reconnectMaxSeconds)"),
         ])
 
     static var usage: String { Self.parser.usage }

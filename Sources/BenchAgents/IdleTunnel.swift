@@ -1,4 +1,3 @@
-import CNGHTTP2
 import Dispatch
 import Foundation
 import Tunnel
@@ -61,7 +60,7 @@ final class IdleTunnel {
         self.fleet.recordFailure(error.map { "\($0)" } ?? "closed")
         self.finishFirstDial()
         if let connectedAt = self.connectedAt,
-           Date().timeIntervalSince(connectedAt) > AgentConfiguration().reconnectResetAfterSeconds {
+           Date().timeIntervalSince(connectedAt) > AgentTunnelDefaults.reconnectResetAfterSeconds {
             self.backoff.reset()
         }
         self.connectedAt = nil

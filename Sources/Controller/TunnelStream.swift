@@ -1,4 +1,3 @@
-import CNGHTTP2
 import Dispatch
 import Synchronization
 import Tunnel
@@ -111,7 +110,7 @@ final class TunnelStream {
 
     /// Fails the stream before it reached the tunnel.
     func refuse() {
-        self.streamDidClose(errorCode: NGHTTP2_REFUSED_STREAM.rawValue)
+        self.streamDidClose(errorCode: HTTP2ErrorCode.refusedStream)
     }
 }
 

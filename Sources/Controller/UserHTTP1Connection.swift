@@ -1,4 +1,3 @@
-import CNGHTTP2
 import Dispatch
 import Foundation
 import Tunnel
@@ -456,7 +455,7 @@ extension UserHTTP1Connection: TunnelStreamDelegate {
         if errorCode == 0 && exchange.responseEnded {
             self.finishExchange()
         } else if !exchange.responseStarted {
-            let reason = errorCode == NGHTTP2_REFUSED_STREAM.rawValue
+            let reason = errorCode == HTTP2ErrorCode.refusedStream
                 ? "agent \(exchange.route.agent) refused the stream (draining or disconnected)"
                 : "the tunnel to agent \(exchange.route.agent) failed (code \(errorCode))"
             self.refuse(status: 502, reason)

@@ -1,4 +1,3 @@
-import CNGHTTP2
 import Dispatch
 import Foundation
 import Tunnel
@@ -275,12 +274,12 @@ extension UserHTTP2Stream: TunnelStreamDelegate {
     func tunnelStream(_ stream: TunnelStream, didClose errorCode: UInt32) {
         guard !self.isDone else { return }
         if !self.responseStarted {
-            self.refuse(502, errorCode == NGHTTP2_REFUSED_STREAM.rawValue
+            self.refuse(502, errorCode == HTTP2ErrorCode.refusedStream
                 ? "agent \(self.route.agent) refused the stream (draining or disconnected)"
                 : "the tunnel to agent \(self.route.agent) failed (code \(errorCode))")
         } else if errorCode != 0 {
             self.isDone = true
-            self.connection.reset(streamID: self.streamID, errorCode: NGHTTP2_INTERNAL_ERROR.rawValue)
+            self.connection.reset(streamID: self.streamID, errorCode: HTTP2ErrorCode.internalError)
         }
     }
 

@@ -24,7 +24,7 @@ package enum ConfigurationError: Error, Equatable, Sendable, CustomStringConvert
     /// (configuration, services, certificate, key, kubeconfig), as for a bad flag; 1 for anything else.
     package static func exitStatus(forStartupError error: any Error) -> Int32 {
         switch error {
-        case is ConfigurationError, is PEMFileError, is TextFile.ReadError, is KubernetesAccessError: 64
+        case is ConfigurationError, is any UserFileError: 64
         default: 1
         }
     }

@@ -2,12 +2,12 @@ import Foundation
 
 /// Reading JSON configuration files: readable errors that name the field, unknown fields rejected, and relative
 /// paths resolved against the file's own directory.
-enum ConfigurationFile {
+package enum ConfigurationFile {
     /// Decodes `type` from the JSON file at `path`.
     ///
     /// - Throws: `ConfigurationError.unreadableFile`, `.syntax` with the line and column, or `.malformedFile`
     ///   naming the field at fault.
-    static func read<Value: Decodable>(_ type: Value.Type, path: String) throws -> Value {
+    package static func read<Value: Decodable>(_ type: Value.Type, path: String) throws -> Value {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw ConfigurationError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
@@ -23,7 +23,7 @@ enum ConfigurationFile {
     }
 
     /// Decodes `type` from JSON `data`; `path` only names the source in errors.
-    static func decode<Value: Decodable>(_ type: Value.Type, from data: Data, path: String) throws -> Value {
+    package static func decode<Value: Decodable>(_ type: Value.Type, from data: Data, path: String) throws -> Value {
         do {
             try JSONSyntax.check(Array(data))
         } catch {
@@ -40,7 +40,7 @@ enum ConfigurationFile {
 
     /// Throws if the JSON object being decoded has a key outside `keys`, so a misspelt field is an error
     /// instead of a silently ignored setting.
-    static func rejectUnknownKeys<Key: CodingKey & CaseIterable>(in decoder: any Decoder, known keys: Key.Type)
+    package static func rejectUnknownKeys<Key: CodingKey & CaseIterable>(in decoder: any Decoder, known keys: Key.Type)
         throws
     {
         let container = try decoder.container(keyedBy: AnyCodingKey.self)
@@ -55,13 +55,13 @@ enum ConfigurationFile {
     }
 
     /// `path` unchanged if absolute or empty, otherwise relative to `directory`.
-    static func resolve(_ path: String, relativeTo directory: String) -> String {
+    package static func resolve(_ path: String, relativeTo directory: String) -> String {
         if path.isEmpty || path.hasPrefix("/") { return path }
         return URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path
     }
 
     /// The directory holding the file at `path`, absolute.
-    static func directory(of path: String) -> String {
+    package static func directory(of path: String) -> String {
         URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
     }
 

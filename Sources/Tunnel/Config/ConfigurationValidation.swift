@@ -1,9 +1,9 @@
 import Foundation
 
 /// Checks shared by the controller, agent and services configurations; each failure names its field.
-enum ConfigurationValidation {
+package enum ConfigurationValidation {
     /// A DNS name (labels of letters, digits and '-', optionally starting `*.`), an IPv4 or an IPv6 address.
-    static func isHostName(_ text: String) -> Bool {
+    package static func isHostName(_ text: String) -> Bool {
         if text.contains(":") {
             return text.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } && text.count >= 2
         }
@@ -17,18 +17,18 @@ enum ConfigurationValidation {
     }
 
     /// A lowercase DNS-style name, as SPIFFE requires of a trust domain.
-    static func isTrustDomain(_ text: String) -> Bool {
+    package static func isTrustDomain(_ text: String) -> Bool {
         Self.isHostName(text) && !text.contains(":") && !text.hasPrefix("*")
             && text.allSatisfy { !$0.isLetter || $0.isLowercase }
     }
 
     /// Non-empty letters, digits, '.', '_' and '-': names of services, instances and annotation-safe ids.
-    static func isName(_ text: String) -> Bool {
+    package static func isName(_ text: String) -> Bool {
         !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
     }
 
     /// An annotation key: a name, optionally prefixed `domain/` as in Kubernetes (`example.com/team`).
-    static func isAnnotationKey(_ text: String) -> Bool {
+    package static func isAnnotationKey(_ text: String) -> Bool {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         switch parts.count {
         case 1: return Self.isName(text)
@@ -37,48 +37,48 @@ enum ConfigurationValidation {
         }
     }
 
-    static func checkLogLevel(_ level: String) throws {
+    package static func checkLogLevel(_ level: String) throws {
         guard LogLevel(name: level) != nil else {
             throw ConfigurationError.invalid(
                 field: "logLevel", reason: "\"\(level)\" is not one of debug, info, warning, error")
         }
     }
 
-    static func checkPositive(_ value: Double, field: String) throws {
+    package static func checkPositive(_ value: Double, field: String) throws {
         guard value.isFinite, value > 0 else {
             throw ConfigurationError.invalid(field: field, reason: "must be more than 0, got \(value)")
         }
     }
 
     /// A timeout: more than 0 and at most a day (a larger one is a typo, not a policy).
-    static func checkTimeout(_ seconds: Double, field: String) throws {
+    package static func checkTimeout(_ seconds: Double, field: String) throws {
         guard seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-            let got = ControllerConfiguration.format(seconds)
+            let got = Self.format(seconds)
             throw ConfigurationError.invalid(field: field, reason: "must be more than 0 and at most 86400, got \(got)")
         }
     }
 
-    static func checkPing(interval: Double, timeout: Double) throws {
+    package static func checkPing(interval: Double, timeout: Double) throws {
         try Self.checkPositive(interval, field: "pingIntervalSeconds")
         try Self.checkPositive(timeout, field: "pingTimeoutSeconds")
         guard timeout > interval else {
             throw ConfigurationError.invalid(
                 field: "pingTimeoutSeconds",
-                reason: "must be more than pingIntervalSeconds (\(ControllerConfiguration.format(interval))), got "
-                    + ControllerConfiguration.format(timeout))
+                reason: "must be more than pingIntervalSeconds (\(Self.format(interval))), got "
+                    + Self.format(timeout))
         }
     }
 
     /// HTTP/2 allows windows up to 2^31-1; below the protocol's initial 65535 a stream could not make progress
     /// as fast as the default.
-    static func checkStreamWindow(_ bytes: Int) throws {
+    package static func checkStreamWindow(_ bytes: Int) throws {
         guard (65_535...Int(Int32.max)).contains(bytes) else {
             throw ConfigurationError.invalid(
                 field: "streamWindowBytes", reason: "must be between 65535 and 2147483647, got \(bytes)")
         }
     }
 
-    static func checkTTL(default defaultTTL: Int, max maxTTL: Int, prefix: String) throws {
+    package static func checkTTL(default defaultTTL: Int, max maxTTL: Int, prefix: String) throws {
         guard defaultTTL > 0 else {
             throw ConfigurationError.invalid(
                 field: "\(prefix)DefaultTTLSeconds", reason: "must be more than 0, got \(defaultTTL)")
@@ -91,7 +91,7 @@ enum ConfigurationValidation {
     }
 
     /// An absolute URL with one of `schemes` and a host.
-    static func checkURL(_ text: String, field: String, schemes: Set<String>) throws {
+    package static func checkURL(_ text: String, field: String, schemes: Set<String>) throws {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
             let host = components.host, !host.isEmpty
         else {
@@ -104,7 +104,7 @@ enum ConfigurationValidation {
     }
 
     /// Two listeners cannot bind the same port on overlapping addresses; port 0 is always fresh.
-    static func checkDistinctListeners(_ listeners: [(field: String, address: ListenAddress)]) throws {
+    package static func checkDistinctListeners(_ listeners: [(field: String, address: ListenAddress)]) throws {
         for (index, first) in listeners.enumerated() {
             for second in listeners[(index + 1)...]
             where first.address.port != 0
@@ -116,5 +116,10 @@ enum ConfigurationValidation {
                     field: second.field, reason: "\(second.address) clashes with \(first.field) (\(first.address))")
             }
         }
+    }
+
+    /// Seconds as a flag or message shows them: `30`, not `30.0`; `0.5` as is.
+    package static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
     }
 }

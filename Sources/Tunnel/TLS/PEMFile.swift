@@ -46,7 +46,7 @@ package enum PEMFile {
 }
 
 /// A PEM file that does not hold what it should.
-package struct PEMFileError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct PEMFileError: UserFileError, Equatable, Sendable, CustomStringConvertible {
     /// What went wrong.
     package enum Problem: Equatable, Sendable {
         /// No block of the expected kind; `found` is the first block's label, nil when there is no PEM at all.

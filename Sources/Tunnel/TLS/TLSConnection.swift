@@ -179,11 +179,6 @@ package final class TLSConnection {
         return Certificate(takingOwnershipOf: x509)
     }
 
-    /// Whether the handshake has completed.
-    package var isHandshakeComplete: Bool {
-        SSL_is_init_finished(self.ssl) == 1
-    }
-
     private func failure(call: String) -> OpenSSLError {
         let verifyResult = SSL_get_verify_result(self.ssl)
         guard verifyResult != X509_V_OK, let reason = X509_verify_cert_error_string(verifyResult) else {

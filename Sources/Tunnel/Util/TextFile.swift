@@ -3,7 +3,7 @@ import Foundation
 /// Reading the small text files Porthole is configured with, with errors that name the file and its role.
 package enum TextFile {
     /// Why a file could not be read: `cannot read the CA certificate /etc/ca.crt: No such file or directory`.
-    package struct ReadError: Error, Equatable, Sendable, CustomStringConvertible {
+    package struct ReadError: UserFileError, Equatable, Sendable, CustomStringConvertible {
         package let path: String
         package let role: String
         package let reason: String

@@ -1,3 +1,5 @@
+import Tunnel
+
 /// Reads the part of YAML that kubeconfigs are written in, and JSON, into a tree of strings.
 ///
 /// Accepted: block mappings, block sequences (including `- key: value` items and sequences at their parent key's

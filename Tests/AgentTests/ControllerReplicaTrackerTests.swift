@@ -1,4 +1,5 @@
 import Testing
+@testable import Agent
 @testable import Tunnel
 
 @Suite struct ControllerReplicaTrackerTests {

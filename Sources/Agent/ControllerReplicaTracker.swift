@@ -1,3 +1,5 @@
+import Tunnel
+
 /// The agent's bookkeeping for one configured controller name, sans I/O: which tunnels to dial so that it holds a
 /// tunnel to every distinct controller replica behind the name (Konnectivity's `serverCount` pattern).
 ///

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import Agent
 @testable import Tunnel
 
 /// A fresh directory under the system temporary directory, removed when the value is released.
@@ -228,13 +229,10 @@ private let kubectlJSON = """
         #expect(try KubeconfigFile(contentsOfFile: path).contexts["lab"]?.namespace == "ops")
     }
 
+    /// Tests/Fixtures/issued-kubeconfig.yaml is what the controller's `Kubeconfig` writes (ControllerTests checks it).
     @Test func readsTheKubeconfigsTheControllerIssues() throws {
-        let issued = Kubeconfig(
-            name: "porthole-edge-default", server: "https://127.0.0.1:18443", certificateAuthorityPEM: kindCA,
-            clientCertificatePEM: minikubeCertificate, clientKeyPEM: minikubeKey)
-        let directory = try ScratchDirectory()
-        defer { withExtendedLifetime(directory) {} }
-        let path = try directory.write("kubeconfig", issued.yaml)
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/issued-kubeconfig.yaml").path
         #expect(
             try KubernetesAccess.fromKubeconfig(path: path, context: nil)
                 == KubernetesAccess(

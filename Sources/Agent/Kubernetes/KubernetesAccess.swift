@@ -1,4 +1,5 @@
 import Foundation
+import Tunnel
 
 /// Where and how the agent reaches an API server, with nothing secret logged.
 ///
@@ -268,7 +269,7 @@ extension KubernetesAccess: CustomStringConvertible, CustomDebugStringConvertibl
 
 /// Why the agent cannot reach its API server from the environment or kubeconfig given; each message says what to
 /// change.
-package enum KubernetesAccessError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum KubernetesAccessError: UserFileError, Equatable, Sendable, CustomStringConvertible {
     /// In-cluster: an environment variable Kubernetes sets in every pod is missing or empty.
     case missingEnvironment(variable: String)
     /// In-cluster: such a variable has an unusable value.

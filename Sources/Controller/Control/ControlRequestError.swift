@@ -1,3 +1,5 @@
+import Tunnel
+
 /// Why a control API request was refused: the HTTP status and a reason that names the field at fault.
 package struct ControlRequestError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The HTTP status to answer with, 400 for every validation failure.

@@ -1,3 +1,5 @@
+import Tunnel
+
 /// A validated `POST /api/v1/agent-credentials` body: the agent to issue a certificate for.
 package struct AgentCredentialRequest: Equatable, Sendable {
     /// The agent's name, which its certificate's `spiffe://TRUST/agent/NAME` URI carries.

@@ -1,4 +1,5 @@
 import Foundation
+import Tunnel
 
 /// The agent's services file: `{"services": [ServiceDefinition]}`.
 package struct ServicesFile: Codable, Sendable, Equatable {

@@ -1,3 +1,5 @@
+import Tunnel
+
 /// A validated `POST /api/v1/kubeconfigs` body: whose kubeconfig, for which agent's Kubernetes service, how long.
 package struct KubeconfigRequest: Equatable, Sendable {
     /// Agent whose Kubernetes service the kubeconfig reaches.

@@ -1,9 +1,8 @@
+import Tunnel
+
 /// One backend service an agent serves: its type and name (how users address it), where it is, and the
 /// credentials the agent adds.
 package struct ServiceDefinition: Codable, Sendable, Equatable {
-    /// Built-in service types; anything else must start with `x-`.
-    package static let knownTypes = ["kubernetes", "jenkins", "argocd"]
-
     /// `kubernetes`, `jenkins`, `argocd`, or a custom `x-…` type; lowercase letters, digits and '-'.
     package var type: String
     /// Unique among services of the same type on this agent; letters, digits, '.', '_', '-'.
@@ -91,10 +90,10 @@ package struct ServiceDefinition: Codable, Sendable, Equatable {
         guard !self.type.isEmpty, typeCharacters else {
             throw fail("type", "\"\(self.type)\" must be lowercase letters, digits and '-'")
         }
-        guard Self.knownTypes.contains(self.type) || (self.type.hasPrefix("x-") && self.type.count > 2) else {
+        guard ServiceTypes.isKnown(self.type) else {
             throw fail(
                 "type",
-                "\"\(self.type)\" is not one of \(Self.knownTypes.joined(separator: ", ")); custom types "
+                "\"\(self.type)\" is not one of \(ServiceTypes.builtIn.joined(separator: ", ")); custom types "
                     + "start with \"x-\"")
         }
         guard ConfigurationValidation.isName(self.name) else {

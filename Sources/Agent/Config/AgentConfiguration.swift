@@ -1,4 +1,5 @@
 import Foundation
+import Tunnel
 
 /// Everything `porthole-agent` needs to start: which controllers to dial, its credentials, its services file,
 /// timing and limits.
@@ -23,17 +24,17 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
     /// Where to serve `/metrics`, `/healthz` and `/readyz`; nil serves none.
     package var metricsListen: ListenAddress?
     /// Seconds between HTTP/2 PINGs on each tunnel.
-    package var pingIntervalSeconds: Double = 10
+    package var pingIntervalSeconds: Double = AgentTunnelDefaults.pingIntervalSeconds
     /// Seconds without a PING answer after which the agent drops the tunnel and reconnects.
-    package var pingTimeoutSeconds: Double = 30
+    package var pingTimeoutSeconds: Double = AgentTunnelDefaults.pingTimeoutSeconds
     /// First reconnect delay ceiling, in seconds; each failure doubles it, and the delay is random below it.
-    package var reconnectMinSeconds: Double = 0.5
+    package var reconnectMinSeconds: Double = AgentTunnelDefaults.reconnectMinSeconds
     /// Largest reconnect delay ceiling, in seconds.
-    package var reconnectMaxSeconds: Double = 30
+    package var reconnectMaxSeconds: Double = AgentTunnelDefaults.reconnectMaxSeconds
     /// Seconds a tunnel must stay up before the backoff returns to `reconnectMinSeconds`.
-    package var reconnectResetAfterSeconds: Double = 60
+    package var reconnectResetAfterSeconds: Double = AgentTunnelDefaults.reconnectResetAfterSeconds
     /// HTTP/2 flow-control window per tunnel stream, in bytes.
-    package var streamWindowBytes: Int = 4 << 20
+    package var streamWindowBytes: Int = AgentTunnelDefaults.streamWindowBytes
     /// Name sent as SNI and required in the controller's certificate; nil uses each controller's host.
     package var controllerServerName: String?
     /// Seconds between DNS look-ups of each controller name; every A/AAAA record gets its own tunnel.
@@ -104,28 +105,28 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
                     "--metrics-listen", "HOST:PORT", help: "Serve /metrics, /healthz, /readyz here.", default: "off"),
                 .value(
                     "--ping-interval", "SECONDS", help: "Seconds between tunnel PINGs.",
-                    default: ControllerConfiguration.format(defaults.pingIntervalSeconds)),
+                    default: ConfigurationValidation.format(defaults.pingIntervalSeconds)),
                 .value(
                     "--ping-timeout", "SECONDS", help: "Seconds without a PING answer before reconnecting.",
-                    default: ControllerConfiguration.format(defaults.pingTimeoutSeconds)),
+                    default: ConfigurationValidation.format(defaults.pingTimeoutSeconds)),
                 .value(
                     "--controller-server-name", "NAME", help: "Expected name in the controllers' certificates (SNI).",
                     default: "host of each --controller"),
                 .value(
                     "--reconnect-min", "SECONDS", help: "First reconnect delay ceiling (full jitter below it).",
-                    default: ControllerConfiguration.format(defaults.reconnectMinSeconds)),
+                    default: ConfigurationValidation.format(defaults.reconnectMinSeconds)),
                 .value(
                     "--reconnect-max", "SECONDS", help: "Largest reconnect delay ceiling.",
-                    default: ControllerConfiguration.format(defaults.reconnectMaxSeconds)),
+                    default: ConfigurationValidation.format(defaults.reconnectMaxSeconds)),
                 .value(
                     "--resolve-interval", "SECONDS", help: "Seconds between DNS look-ups of controller names.",
-                    default: ControllerConfiguration.format(defaults.resolveIntervalSeconds)),
+                    default: ConfigurationValidation.format(defaults.resolveIntervalSeconds)),
                 .value(
                     "--drain-timeout", "SECONDS", help: "On SIGTERM, how long in-flight streams may finish.",
-                    default: ControllerConfiguration.format(defaults.drainTimeoutSeconds)),
+                    default: ConfigurationValidation.format(defaults.drainTimeoutSeconds)),
                 .value(
                     "--reload-check", "SECONDS", help: "Seconds between checks of the certificate files for changes.",
-                    default: ControllerConfiguration.format(defaults.reloadCheckSeconds)),
+                    default: ConfigurationValidation.format(defaults.reloadCheckSeconds)),
             ])
     }()
 
@@ -200,7 +201,7 @@ package struct AgentConfiguration: Codable, Sendable, Equatable {
         guard self.reconnectMaxSeconds.isFinite, self.reconnectMaxSeconds >= self.reconnectMinSeconds else {
             throw fail(
                 "reconnectMaxSeconds",
-                "must be at least reconnectMinSeconds (\(ControllerConfiguration.format(self.reconnectMinSeconds)))")
+                "must be at least reconnectMinSeconds (\(ConfigurationValidation.format(self.reconnectMinSeconds)))")
         }
         try ConfigurationValidation.checkPositive(self.reconnectResetAfterSeconds, field: "reconnectResetAfterSeconds")
         try ConfigurationValidation.checkPositive(self.resolveIntervalSeconds, field: "resolveIntervalSeconds")

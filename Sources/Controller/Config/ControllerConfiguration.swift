@@ -1,4 +1,5 @@
 import Foundation
+import Tunnel
 
 /// Everything `porthole-controller` needs to start: its CA, listeners, timing and limits.
 ///
@@ -175,10 +176,10 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                 .value("--log-level", "LEVEL", help: "debug, info, warning or error.", default: defaults.logLevel),
                 .value(
                     "--ping-interval", "SECONDS", help: "Seconds between tunnel PINGs.",
-                    default: Self.format(defaults.pingIntervalSeconds)),
+                    default: ConfigurationValidation.format(defaults.pingIntervalSeconds)),
                 .value(
                     "--ping-timeout", "SECONDS", help: "Seconds without a PING answer before a tunnel is dropped.",
-                    default: Self.format(defaults.pingTimeoutSeconds)),
+                    default: ConfigurationValidation.format(defaults.pingTimeoutSeconds)),
                 .value(
                     "--instance-id", "ID", help: "Name of this replica in logs and metrics.",
                     default: "HOSTNAME-RANDOM"),
@@ -190,21 +191,21 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                     default: "off"),
                 .value(
                     "--replicas-resolve-interval", "SECONDS", help: "Seconds between look-ups of --replicas-from-dns.",
-                    default: Self.format(defaults.replicasResolveIntervalSeconds)),
+                    default: ConfigurationValidation.format(defaults.replicasResolveIntervalSeconds)),
                 .value(
                     "--drain-timeout", "SECONDS", help: "Seconds streams may finish after shutdown begins.",
-                    default: Self.format(defaults.drainTimeoutSeconds)),
+                    default: ConfigurationValidation.format(defaults.drainTimeoutSeconds)),
                 .value(
                     "--reload-check", "SECONDS", help: "Seconds between checks of the certificate files for changes.",
-                    default: Self.format(defaults.reloadCheckSeconds)),
+                    default: ConfigurationValidation.format(defaults.reloadCheckSeconds)),
                 .value(
                     "--request-head-timeout", "SECONDS",
                     help: "Seconds a user connection has for the TLS handshake and each HTTP/1.1 request head.",
-                    default: Self.format(defaults.requestHeadTimeoutSeconds)),
+                    default: ConfigurationValidation.format(defaults.requestHeadTimeoutSeconds)),
                 .value(
                     "--idle-timeout", "SECONDS",
                     help: "Seconds a user connection may idle (no request in progress) before it is closed.",
-                    default: Self.format(defaults.idleTimeoutSeconds)),
+                    default: ConfigurationValidation.format(defaults.idleTimeoutSeconds)),
                 .value(
                     "--max-concurrent-streams", "N", help: "Concurrent HTTP/2 streams allowed per user connection.",
                     default: "\(defaults.maxConcurrentStreamsPerConnection)"),
@@ -330,7 +331,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                                                   field: "replicasResolveIntervalSeconds")
         try ConfigurationValidation.checkPositive(self.reloadCheckSeconds, field: "reloadCheckSeconds")
         guard self.drainTimeoutSeconds.isFinite, self.drainTimeoutSeconds >= 0 else {
-            throw fail("drainTimeoutSeconds", "must be 0 or more, got \(Self.format(self.drainTimeoutSeconds))")
+            throw fail("drainTimeoutSeconds", "must be 0 or more, got \(ConfigurationValidation.format(self.drainTimeoutSeconds))")
         }
         try ConfigurationValidation.checkStreamWindow(self.streamWindowBytes)
         guard (1024...(16 << 20)).contains(self.maxHeaderBytes) else {
@@ -355,7 +356,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         }
         guard self.userCancellationsPerSecond.isFinite, self.userCancellationsPerSecond > 0 else {
             throw fail("userCancellationsPerSecond",
-                       "must be more than 0, got \(Self.format(self.userCancellationsPerSecond))")
+                       "must be more than 0, got \(ConfigurationValidation.format(self.userCancellationsPerSecond))")
         }
     }
 
@@ -375,9 +376,5 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "controller"
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         return "\(host.isEmpty ? "controller" : host)-\(String(repeating: "0", count: 8 - suffix.count))\(suffix)"
-    }
-
-    static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Tunnel
 
 /// A kubeconfig file as read from disk (YAML, or JSON from `kubectl config view -o json`): its named clusters,
 /// users and contexts and its current context. Paths inside it are resolved against the file's directory, as

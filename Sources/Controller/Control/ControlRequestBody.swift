@@ -1,34 +1,11 @@
 import Foundation
+import Tunnel
 
 /// The JSON object of a control API request body, with typed, validated access to its fields.
 ///
 /// Unknown fields are refused so a misspelt `tll` does not silently fall back to a default.
 package struct ControlRequestBody: Sendable {
-    /// One JSON value, as much as the control API needs to tell apart.
-    enum Value: Decodable, Sendable {
-        case string(String)
-        case number(Double)
-        case bool(Bool)
-        case null
-        case other
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() {
-                self = .null
-            } else if let value = try? container.decode(Bool.self) {
-                self = .bool(value)
-            } else if let value = try? container.decode(Double.self) {
-                self = .number(value)
-            } else if let value = try? container.decode(String.self) {
-                self = .string(value)
-            } else {
-                self = .other
-            }
-        }
-    }
-
-    private let fields: [String: Value]
+    private let fields: [String: JSONValue]
 
     /// Parses `json` as an object whose keys are all in `allowed`; an empty body is an empty object.
     package init(json: [UInt8], allowed: Set<String>) throws(ControlRequestError) {
@@ -36,7 +13,7 @@ package struct ControlRequestBody: Sendable {
             self.fields = [:]
             return
         }
-        guard let fields = try? JSONDecoder().decode([String: Value].self, from: Data(json)) else {
+        guard let fields = try? JSONDecoder().decode([String: JSONValue].self, from: Data(json)) else {
             throw ControlRequestError("the request body must be a JSON object")
         }
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {

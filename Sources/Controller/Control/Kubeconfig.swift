@@ -1,4 +1,5 @@
 import Foundation
+import Tunnel
 
 /// A kubeconfig with one cluster, one user (an embedded client certificate) and one context joining them.
 package struct Kubeconfig: Equatable, Sendable {

@@ -1,3 +1,5 @@
+import Tunnel
+
 /// A validated `POST /api/v1/service-tokens` body: a bearer token for one agent's service of one type.
 package struct ServiceTokenRequest: Equatable, Sendable {
     /// Agent whose service the token reaches.
@@ -26,11 +28,9 @@ package struct ServiceTokenRequest: Equatable, Sendable {
         let body = try ControlRequestBody(json: json, allowed: ["agent", "type", "service", "user", "ttl"])
         self.agent = try body.name("agent")
         self.type = try body.name("type")
-        let isKnownType = ServiceDefinition.knownTypes.contains(self.type)
-            || (self.type.hasPrefix("x-") && self.type.count > 2)
-        guard isKnownType, self.type == self.type.lowercased() else {
+        guard ServiceTypes.isKnown(self.type), self.type == self.type.lowercased() else {
             throw ControlRequestError(
-                "type: \"\(self.type)\" is not one of \(ServiceDefinition.knownTypes.joined(separator: ", ")) "
+                "type: \"\(self.type)\" is not one of \(ServiceTypes.builtIn.joined(separator: ", ")) "
                     + "or a lowercase custom x-… type")
         }
         self.service = try body.name("service", default: "default")

@@ -1,6 +1,5 @@
-import COpenSSL
-import CTunnelShims
 import Foundation
+import Tunnel
 
 /// The claims of a service token: who may reach which agent's service, for whom, until when.
 package struct ServiceTokenClaims: Codable, Sendable, Equatable {
@@ -67,9 +66,6 @@ package enum ServiceToken {
         var typ: String?
     }
 
-    /// Length of each of r and s in a P-256 signature.
-    private static let scalarLength = 32
-
     /// A signed compact JWS (`header.claims.signature`) carrying `claims`.
     package static func sign(_ claims: ServiceTokenClaims, key: PrivateKey) throws -> String {
         let encoder = JSONEncoder()
@@ -77,7 +73,7 @@ package enum ServiceToken {
         let header = Self.base64URL(Array(#"{"alg":"ES256","typ":"JWT"}"#.utf8))
         let payload = Self.base64URL(Array(try encoder.encode(claims)))
         let signingInput = "\(header).\(payload)"
-        let signature = try Self.signES256(Array(signingInput.utf8), key: key)
+        let signature = try ES256.signature(of: Array(signingInput.utf8), key: key)
         return "\(signingInput).\(Self.base64URL(signature))"
     }
 
@@ -91,11 +87,11 @@ package enum ServiceToken {
             let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes))
         else { throw ServiceTokenError.malformed("bad header") }
         guard header.alg == "ES256" else { throw ServiceTokenError.unsupportedAlgorithm }
-        guard let signature = Self.decodeBase64URL(parts[2]), signature.count == 2 * Self.scalarLength else {
+        guard let signature = Self.decodeBase64URL(parts[2]), signature.count == 2 * ES256.scalarLength else {
             throw ServiceTokenError.badSignature
         }
         let signingInput = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
-        guard Self.verifyES256(signature, over: signingInput, certificate: certificate) else {
+        guard ES256.isValidSignature(signature, over: signingInput, certificate: certificate) else {
             throw ServiceTokenError.badSignature
         }
         guard let payload = Self.decodeBase64URL(parts[1]),
@@ -128,61 +124,5 @@ package enum ServiceToken {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         return Data(base64Encoded: base64).map(Array.init)
-    }
-
-    /// ECDSA P-256 with SHA-256, as JWS wants it: raw r || s, 32 bytes each.
-    private static func signES256(_ message: [UInt8], key: PrivateKey) throws -> [UInt8] {
-        guard let context = EVP_MD_CTX_new() else { throw OpenSSLError(call: "EVP_MD_CTX_new") }
-        defer { EVP_MD_CTX_free(context) }
-        ERR_clear_error()
-        guard EVP_DigestSignInit(context, nil, EVP_sha256(), nil, key.pkey) == 1 else {
-            throw OpenSSLError(call: "EVP_DigestSignInit")
-        }
-        var length = 0
-        guard EVP_DigestSign(context, nil, &length, message, message.count) == 1 else {
-            throw OpenSSLError(call: "EVP_DigestSign")
-        }
-        var der = [UInt8](repeating: 0, count: length)
-        guard EVP_DigestSign(context, &der, &length, message, message.count) == 1 else {
-            throw OpenSSLError(call: "EVP_DigestSign")
-        }
-        let signature: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_ECDSA_SIG(nil, &cursor, length)
-        }
-        guard let signature else { throw OpenSSLError(call: "d2i_ECDSA_SIG") }
-        defer { ECDSA_SIG_free(signature) }
-        var raw = [UInt8](repeating: 0, count: 2 * Self.scalarLength)
-        guard BN_bn2binpad(ECDSA_SIG_get0_r(signature), &raw, Int32(Self.scalarLength)) == Self.scalarLength,
-            raw.withUnsafeMutableBufferPointer({
-                BN_bn2binpad(ECDSA_SIG_get0_s(signature), $0.baseAddress! + Self.scalarLength, Int32(Self.scalarLength))
-            }) == Self.scalarLength
-        else { throw OpenSSLError(call: "BN_bn2binpad") }
-        return raw
-    }
-
-    private static func verifyES256(_ raw: [UInt8], over message: [UInt8], certificate: Certificate) -> Bool {
-        defer { ERR_clear_error() }
-        guard let publicKey = X509_get0_pubkey(certificate.x509), EVP_PKEY_get_base_id(publicKey) == EVP_PKEY_EC,
-            let signature = ECDSA_SIG_new()
-        else { return false }
-        defer { ECDSA_SIG_free(signature) }
-        let r = BN_bin2bn(raw, Int32(Self.scalarLength), nil)
-        let s = raw.withUnsafeBufferPointer {
-            BN_bin2bn($0.baseAddress! + Self.scalarLength, Int32(Self.scalarLength), nil)
-        }
-        guard let r, let s, ECDSA_SIG_set0(signature, r, s) == 1 else {
-            BN_free(r)
-            BN_free(s)
-            return false
-        }
-        var derPointer: UnsafeMutablePointer<UInt8>?
-        let derLength = i2d_ECDSA_SIG(signature, &derPointer)
-        guard derLength > 0, let derPointer else { return false }
-        defer { CTunnelShims_OPENSSL_free(derPointer) }
-        guard let context = EVP_MD_CTX_new() else { return false }
-        defer { EVP_MD_CTX_free(context) }
-        guard EVP_DigestVerifyInit(context, nil, EVP_sha256(), nil, publicKey) == 1 else { return false }
-        return EVP_DigestVerify(context, derPointer, Int(derLength), message, message.count) == 1
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import Agent
 @testable import Tunnel
 
 /// Parses `text`, recording an issue (and returning `.null`) if it throws.

@@ -1,3 +1,5 @@
+import Tunnel
+
 /// How the agent authenticates to one backend service: at most one of a bearer token file, basic-auth files or
 /// a client certificate; `{}` means none.
 ///
