@@ -107,10 +107,15 @@ final class Controller {
         let sessions = self.context.registry.allSessions
         for session in sessions { session.drain() }
         let deadline = Date().addingTimeInterval(self.context.configuration.drainTimeoutSeconds)
-        while Date() < deadline, self.context.registry.activeStreamCount > 0 {
-            try? await Task.sleep(nanoseconds: 50_000_000)
+        // Done when no tunnel stream is open, no response is still crossing to its user's connection, and every
+        // connection's socket took what was written to it: exiting earlier would cut the last responses short.
+        while Date() < deadline, self.context.registry.activeStreamCount > 0 || TunnelStream.undeliveredEventCount > 0
+            || Connection.unsentByteCount > 0
+        {
+            try? await Task.sleep(nanoseconds: 20_000_000)
         }
-        Log.info("controller drained", ["streamsLeft": "\(self.context.registry.activeStreamCount)"])
+        Log.info("controller drained", ["streamsLeft": "\(self.context.registry.activeStreamCount)",
+                                        "unsentBytes": "\(Connection.unsentByteCount)"])
     }
 
     private static func acceptAgent(fd: Int32, queue: DispatchQueue, context: ControllerContext) {

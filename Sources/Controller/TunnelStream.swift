@@ -77,7 +77,13 @@ final class TunnelStream {
         }
     }
 
+    /// Events handed to a user connection's queue and not yet delivered, across every stream: a draining
+    /// controller waits for it to reach zero, so a response the tunnel finished still reaches its user.
+    static var undeliveredEventCount: Int { Self.undelivered.load(ordering: .relaxed) }
+    private static let undelivered = Atomic<Int>(0)
+
     private func toDelegate(_ event: Event) {
+        Self.undelivered.add(1, ordering: .relaxed)
         let schedule = self.outbox.withLock { outbox in
             outbox.events.append(event)
             defer { outbox.isScheduled = true }
@@ -93,6 +99,7 @@ final class TunnelStream {
             defer { outbox.events = [] }
             return outbox.events
         }
+        defer { Self.undelivered.subtract(events.count, ordering: .relaxed) }
         for event in events {
             guard let delegate = self.delegate else { return }
             switch event {

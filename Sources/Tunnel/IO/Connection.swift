@@ -1,6 +1,7 @@
 import CTunnelShims
 import Dispatch
 import Foundation
+import Synchronization
 
 /// What a connection reports to whoever drives it. Called on the connection's queue.
 package protocol ConnectionDelegate: AnyObject {
@@ -293,6 +294,7 @@ package final class Connection {
             self.commit(bytes)
             return
         }
+        Self.unsent.add(bytes.count, ordering: .relaxed)
         if !more {
             self.corked.append(contentsOf: bytes)
             self.commitCorked()
@@ -313,11 +315,17 @@ package final class Connection {
 
     private static let corkLimit = 16 * 1024
 
+    /// Bytes written to any connection of the process and not yet taken by the kernel (or dropped by a close):
+    /// a draining process waits for it to reach zero, so the last responses are not cut off by its exit.
+    package static var unsentByteCount: Int { Self.unsent.load(ordering: .relaxed) }
+    private static let unsent = Atomic<Int>(0)
+
     /// Sends what is corked now.
     private func commitCorked() {
         guard !self.corked.isEmpty, !self.isClosed else { return }
         let bytes = self.corked
         self.corked = []  // not keepingCapacity: an idle connection holds no buffer
+        Self.unsent.subtract(bytes.count, ordering: .relaxed)
         bytes.withUnsafeBytes { self.commit($0) }
     }
 
@@ -336,9 +344,11 @@ package final class Connection {
             let ciphertext = tls.pendingCiphertext()
             self.outbound.append(ciphertext)
             self.queuedTotal += ciphertext.count
+            Self.unsent.add(ciphertext.count, ordering: .relaxed)
         } else {
             self.outbound.append(bytes)
             self.queuedTotal += bytes.count
+            Self.unsent.add(bytes.count, ordering: .relaxed)
         }
         self.flushMarks.append((self.queuedTotal, bytes.count))
         self.flush()
@@ -366,6 +376,7 @@ package final class Connection {
         guard !ciphertext.isEmpty else { return }
         self.outbound.append(ciphertext)
         self.queuedTotal += ciphertext.count
+        Self.unsent.add(ciphertext.count, ordering: .relaxed)
         self.flush()
     }
 
@@ -415,6 +426,7 @@ package final class Connection {
                 return
             }
             self.writtenTotal += written
+            Self.unsent.subtract(written, ordering: .relaxed)
         }
         var flushed = 0
         while let mark = self.flushMarks.first, mark.end <= self.writtenTotal {
@@ -447,6 +459,7 @@ package final class Connection {
         }
         Foundation.close(self.fd)
         self.isDescriptorClosed = true
+        Self.unsent.subtract(self.outbound.count + self.corked.count, ordering: .relaxed)
         self.outbound = ByteQueue()
         self.corked = []
         self.flushMarks = []
