@@ -170,7 +170,7 @@ final class UserHTTP2Stream {
                         guard !self.isDone else { return }
                         self.isDone = true
                         Log.info("stream cut by its debug session", ["request": self.requestID])
-                        self.connection.reset(streamID: self.streamID, errorCode: NGHTTP2_CANCEL.rawValue)
+                        self.connection.reset(streamID: self.streamID, errorCode: HTTP2ErrorCode.cancel)
                     }
                 }
             }
