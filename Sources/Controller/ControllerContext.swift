@@ -22,6 +22,8 @@ final class ControllerContext: Sendable {
     let gateway: Gateway?
     /// The audit trail: the gateway's, or `--audit-log` alone.
     let audit: AuditLog?
+    /// The debug sessions (`--sessions-journal`); nil when off.
+    let sessions: SessionService?
     private let state: Mutex<(credentials: ControllerCredentials, fingerprint: String)>
 
     init(configuration: ControllerConfiguration, metrics: ControllerMetrics, serviceURL: String) throws {
@@ -43,6 +45,14 @@ final class ControllerContext: Sendable {
             self.gateway = nil
             self.audit = try configuration.auditLog.map { path throws(PolicyError) in try AuditLog(path: path) }
         }
+        let journal = configuration.sessionsJournal
+            ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"].map { $0 + "/sessions.journal" }
+        if let gateway = self.gateway, let journal {
+            self.sessions = try SessionService(journalPath: journal, agents: self.registry,
+                                               audit: { [weak gateway] in gateway?.audit })
+        } else {
+            self.sessions = nil
+        }
         let audit = self.audit
         self.authorizer = CredentialScopeAuthorizer(audit: audit.map { log in
             { @Sendable request, route, decision in
@@ -63,7 +73,11 @@ final class ControllerContext: Sendable {
         return RequestPipeline(
             authenticate: { authenticator.authenticate(authorization: $0, peerCertificate: $1) },
             budget: self.cancellationBudget, authorizer: self.authorizer, sessions: self.registry,
-            localRoutes: self.localRoutes, gateway: self.gateway?.stage)
+            localRoutes: self.localRoutes, gateway: self.gateway.map { gateway in
+                var stage = gateway.stage
+                stage.sessions = self.sessions
+                return stage
+            })
     }
 
     /// Logs a refused request once and counts it: before routing as an auth failure by label, after as a finished

@@ -85,6 +85,7 @@ final class UserHTTP1Connection {
                         exchange.requestEnded = true
                         self.exchange = exchange
                         self.stream?.end()
+                        if self.collecting != nil { self.runCollected() }
                     }
                 case .responseHead:
                     break
@@ -203,14 +204,30 @@ final class UserHTTP1Connection {
                                 close: hasBody || request.method == "CONNECT" || refusal.failureLabel == "malformed_request")
         case .respond(let response):
             self.respondLocally(response, close: hasBody)
+        case .collect(let route):
+            self.collecting = (route, pendingBytes.flatMap { $0 })
+            if !hasBody { self.runCollected() }
         case .forward(let forward):
             self.exchange?.route = forward.route
             self.exchange?.audit = forward.audit
             Log.debug("request routed", ["request": requestID, "agent": forward.route.agent,
                                          "service": forward.route.serviceKey, "user": forward.route.user,
                                          "method": method, "session": forward.session.id])
-            self.stream = forward.session.openStream(headers: forward.fields, hasBody: hasBody, delegate: self,
-                                                     delegateQueue: self.connection.queue)
+            let stream = forward.session.openStream(headers: forward.fields, hasBody: hasBody, delegate: self,
+                                                    delegateQueue: self.connection.queue)
+            self.stream = stream
+            if let onOpen = forward.onOpen {
+                let queue = self.connection.queue
+                onOpen { [self] in
+                    queue.async {
+                        stream.cancel()
+                        guard self.stream === stream else { return }
+                        Log.info("stream cut by its debug session", ["request": requestID])
+                        self.exchange?.keepAlive = false
+                        self.connection.close()
+                    }
+                }
+            }
             if !hasBody { self.exchange?.requestEnded = true }
             for bytes in pendingBytes { self.sendRequestBytes(bytes) }
         }
@@ -223,6 +240,8 @@ final class UserHTTP1Connection {
     }
 
     private var decision: Decision?
+    /// A body route's body being read for the request in progress.
+    private var collecting: (route: BodyRoute, body: [UInt8])?
     /// True while the pipeline is called: its answer then comes inline, before `decide` returns.
     private var isDecidingInline = false
 
@@ -262,6 +281,21 @@ final class UserHTTP1Connection {
         self.exchangeAnsweredLocally(close: mustClose)
     }
 
+    /// Runs the body route on a worker thread (reading paused), then answers on the connection's queue.
+    private func runCollected() {
+        guard let (route, body) = self.collecting, let requestID = self.exchange?.requestID else { return }
+        self.collecting = nil
+        self.connection.pauseReading()
+        let queue = self.connection.queue
+        BodyRoute.workers.async {
+            let response = route.respond(body)
+            queue.async {
+                guard !self.connection.isClosed, self.exchange?.requestID == requestID else { return }
+                self.respondLocally(response, close: false)
+            }
+        }
+    }
+
     private func exchangeAnsweredLocally(close: Bool) {
         self.exchange = nil
         self.stream = nil
@@ -280,6 +314,15 @@ final class UserHTTP1Connection {
         if case .deciding(let requestID, var pending)? = self.decision {
             pending.append(bytes)
             self.decision = .deciding(requestID: requestID, pendingBytes: pending)
+            return
+        }
+        if let collecting = self.collecting {
+            self.collecting!.body += bytes
+            if collecting.body.count + bytes.count > collecting.route.limit {
+                self.collecting = nil
+                self.respondLocally(ErrorResponse(status: 413, message: "the body is larger than \(collecting.route.limit) bytes",
+                                                  serviceType: nil, requestID: self.exchange?.requestID), close: true)
+            }
             return
         }
         guard let stream = self.stream, !bytes.isEmpty else { return }

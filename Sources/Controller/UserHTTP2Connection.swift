@@ -134,6 +134,8 @@ final class UserHTTP2Stream {
     }
 
     private var pending: Pending?
+    /// A body route's body being read.
+    private var collecting: (route: BodyRoute, body: [UInt8])?
 
     private func decided(_ outcome: PipelineOutcome, request: UserRequest) {
         guard let pending = self.pending, !self.isDone else { return }
@@ -144,23 +146,34 @@ final class UserHTTP2Stream {
             self.context.record(refusal, requestID: self.requestID, peer: self.peer, started: self.started)
             self.respond(refusal.error, extra: refusal.extraHeaders)
         case .respond(let response):
-            self.isDone = true
-            self.responseStarted = true
-            let hasBody = !response.body.isEmpty && request.method != "HEAD"
-            self.connection.respond(streamID: self.streamID, headers: [HTTPField(":status", "\(response.status)")]
-                                        + response.headers + [HTTPField("content-length", "\(response.body.count)")],
-                                    hasBody: hasBody)
-            if hasBody {
-                self.connection.sendData(streamID: self.streamID, response.body)
-                self.connection.endStream(streamID: self.streamID)
+            self.respondLocally(response)
+        case .collect(let route):
+            self.collecting = (route, pending.body.flatMap { $0 })
+            if self.collecting!.body.count > route.limit {
+                self.collecting = nil
+                self.respond(ErrorResponse(status: 413, message: "the body is larger than \(route.limit) bytes",
+                                           serviceType: nil, requestID: self.requestID))
+            } else if pending.ended || !request.hasBody {
+                self.runCollected()
             }
-            Log.info("request done", ["request": self.requestID, "method": request.method,
-                                      "status": "\(response.status)", "protocol": "h2", "served": "controller"])
         case .forward(let forward):
             self.route = forward.route
             self.audit = forward.audit
-            self.tunnel = forward.session.openStream(headers: forward.fields, hasBody: forward.hasBody, delegate: self,
-                                                     delegateQueue: self.connection.queue)
+            let tunnel = forward.session.openStream(headers: forward.fields, hasBody: forward.hasBody, delegate: self,
+                                                    delegateQueue: self.connection.queue)
+            self.tunnel = tunnel
+            if let onOpen = forward.onOpen {
+                let queue = self.connection.queue
+                onOpen { [self] in
+                    queue.async {
+                        tunnel.cancel()
+                        guard !self.isDone else { return }
+                        self.isDone = true
+                        Log.info("stream cut by its debug session", ["request": self.requestID])
+                        self.connection.reset(streamID: self.streamID, errorCode: HTTP2ErrorCode.cancel)
+                    }
+                }
+            }
             for bytes in pending.body { self.streamDidReceiveData(bytes) }
             if pending.ended { self.streamDidReceiveEnd() }
             return
@@ -171,6 +184,34 @@ final class UserHTTP2Stream {
     }
 
     private var peer: String { self.connection.connection.peerAddress.map { "\($0)" } ?? "?" }
+
+    /// Answers from the controller itself.
+    private func respondLocally(_ response: LocalResponse) {
+        guard !self.isDone else { return }
+        self.isDone = true
+        self.responseStarted = true
+        let hasBody = !response.body.isEmpty && self.method != "HEAD"
+        self.connection.respond(streamID: self.streamID, headers: [HTTPField(":status", "\(response.status)")]
+                                    + response.headers + [HTTPField("content-length", "\(response.body.count)")],
+                                hasBody: hasBody)
+        if hasBody {
+            self.connection.sendData(streamID: self.streamID, response.body)
+            self.connection.endStream(streamID: self.streamID)
+        }
+        Log.info("request done", ["request": self.requestID, "method": self.method,
+                                  "status": "\(response.status)", "protocol": "h2", "served": "controller"])
+    }
+
+    /// Runs the body route on a worker thread, then answers on the connection's queue.
+    private func runCollected() {
+        guard let (route, body) = self.collecting else { return }
+        self.collecting = nil
+        let queue = self.connection.queue
+        BodyRoute.workers.async {
+            let response = route.respond(body)
+            queue.async { self.respondLocally(response) }
+        }
+    }
 
     /// Refuses the stream once the tunnel failed it.
     private func refuse(_ status: Int, _ message: String) {
@@ -202,6 +243,16 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
             self.pending!.body.append(bytes)
             return
         }
+        if let collecting = self.collecting {
+            self.connection.consume(streamID: self.streamID, count: bytes.count)
+            self.collecting!.body += bytes
+            if collecting.body.count + bytes.count > collecting.route.limit {
+                self.collecting = nil
+                self.respond(ErrorResponse(status: 413, message: "the body is larger than \(collecting.route.limit) bytes",
+                                           serviceType: nil, requestID: self.requestID))
+            }
+            return
+        }
         guard let tunnel = self.tunnel else {
             self.connection.consume(streamID: self.streamID, count: bytes.count)
             return
@@ -213,6 +264,10 @@ extension UserHTTP2Stream: HTTP2StreamHandler {
     func streamDidReceiveEnd() {
         if self.pending != nil {
             self.pending!.ended = true
+            return
+        }
+        if self.collecting != nil {
+            self.runCollected()
             return
         }
         Log.debug("user ended its request body", ["request": self.requestID])

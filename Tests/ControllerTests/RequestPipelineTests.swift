@@ -74,7 +74,7 @@ struct DenyAll: RequestAuthorizer {
         switch outcome {
         case .refuse(let refusal): refusal.error.status
         case .respond(let response): response.status
-        case .forward: nil
+        case .forward, .collect: nil
         }
     }
 

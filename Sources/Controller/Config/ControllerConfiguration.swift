@@ -81,6 +81,9 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
     package var gatewayConfigFile: String?
     /// Audit lines' destination (a file, or `-` for stdout); overrides the gateway configuration's `auditLog`.
     package var auditLog: String?
+    /// The debug sessions' journal (docs/gateway.md, "Debug sessions"); nil: `$STATE_DIRECTORY/sessions.journal`
+    /// when systemd gives a state directory, else the session API is off.
+    package var sessionsJournal: String?
 
     /// The defaults, which do not validate until the CA files are set.
     package init() {}
@@ -93,7 +96,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         case maxHeaderBytes, kubeconfigDefaultTTLSeconds, kubeconfigMaxTTLSeconds, tokenDefaultTTLSeconds
         case tokenMaxTTLSeconds, reloadCheckSeconds, userCancellationBurst, userCancellationsPerSecond
         case requestHeadTimeoutSeconds, idleTimeoutSeconds, maxConcurrentStreamsPerConnection, userConnectionWindowBytes
-        case gatewayConfigFile, auditLog
+        case gatewayConfigFile, auditLog, sessionsJournal
     }
 
     /// Decodes a config file; absent fields keep their defaults, unknown fields are an error.
@@ -137,6 +140,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         try read(.userCancellationsPerSecond, into: &self.userCancellationsPerSecond)
         self.gatewayConfigFile = try container.decodeIfPresent(String.self, forKey: .gatewayConfigFile)
         self.auditLog = try container.decodeIfPresent(String.self, forKey: .auditLog)
+        self.sessionsJournal = try container.decodeIfPresent(String.self, forKey: .sessionsJournal)
     }
 
     /// The command line this configuration reads.
@@ -217,6 +221,9 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
                        default: "off"),
                 .value("--audit-log", "FILE", help: "Audit lines (JSON) to FILE, or - for stdout; SIGHUP reopens it.",
                        default: "the gateway configuration's auditLog"),
+                .value("--sessions-journal", "FILE",
+                       help: "Debug sessions' journal (JSON lines; one replica). Needs --gateway-config.",
+                       default: "$STATE_DIRECTORY/sessions.journal, else sessions off"),
             ])
     }()
 
@@ -249,6 +256,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         self.serverKeyFile = self.serverKeyFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
         self.gatewayConfigFile = self.gatewayConfigFile.map { ConfigurationFile.resolve($0, relativeTo: directory) }
         self.auditLog = self.auditLog.map { $0 == "-" ? $0 : ConfigurationFile.resolve($0, relativeTo: directory) }
+        self.sessionsJournal = self.sessionsJournal.map { ConfigurationFile.resolve($0, relativeTo: directory) }
     }
 
     private mutating func apply(_ flags: CommandLineParser.Arguments) throws {
@@ -278,6 +286,7 @@ package struct ControllerConfiguration: Codable, Sendable, Equatable {
         if let value = try flags.int("--user-connection-window") { self.userConnectionWindowBytes = value }
         if let value = flags.string("--gateway-config") { self.gatewayConfigFile = value }
         if let value = flags.string("--audit-log") { self.auditLog = value }
+        if let value = flags.string("--sessions-journal") { self.sessionsJournal = value }
     }
 
     /// Checks every field; the error names the first field at fault and how to set it.

@@ -96,7 +96,13 @@ final class AuditLog: Sendable {
     func write(_ record: AuditRecord) {
         var record = record
         if record.time.isEmpty { record.time = Self.timestamp(Date()) }
-        let line = Array((record.json + "\n").utf8)
+        self.write(line: Array(record.json.utf8))
+    }
+
+    /// Writes one JSON object (without its newline) as one line: the debug sessions' lines
+    /// (`DebugSessionAuditEvent`, `kind: "session"`).
+    func write(line: [UInt8]) {
+        let line = line + [UInt8(ascii: "\n")]
         self.descriptor.withLock { fd in
             line.withUnsafeBytes { buffer in
                 var offset = 0

@@ -64,6 +64,9 @@ struct GatewayStage: Sendable {
     let external: (any SynchronousExternalDecision)?
     /// Namespace labels for bindings with a `namespaceSelector`; nil reads none (such bindings never match).
     var namespaceLabels: NamespaceLabels? = nil
+    /// The debug sessions (`--sessions-journal`); nil answers the session API with 503 and refuses every stream
+    /// to a `porthole-*` container.
+    var sessions: SessionService? = nil
 
     /// The outcome for a gateway request; nil when the request carries no gateway credential.
     func decide(_ request: UserRequest, pipeline: RequestPipeline) -> PipelineOutcome? {
@@ -97,6 +100,9 @@ struct GatewayStage: Sendable {
                 issuer: identity.issuer, gateway: identity.gateway,
                 grants: self.policy?.grants(for: identity.subject) ?? [])))
         }
+        if request.path == SessionService.basePath || request.path.hasPrefix(SessionService.basePath + "/") {
+            return self.sessionCall(request, identity: identity)
+        }
         guard let gatewayPath else {
             return .refuse(self.refusal(404, "no such gateway path: use /clusters/AGENT/SERVICE/… or \(Self.mePath)",
                                         request, serviceType: nil, record: nil))
@@ -129,8 +135,20 @@ struct GatewayStage: Sendable {
             labels = lookup.labels(cluster: gatewayPath.agent, service: gatewayPath.service, namespace: namespace,
                                    sessions: pipeline.sessions)
         }
-        let decision = self.decide(attributes.policyRequest(subject: identity.subject, cluster: gatewayPath.agent,
+        var sessionStream: String?
+        let decision: PolicyDecision
+        switch self.debugContainerAccess(attributes, query: gatewayPath.query, cluster: gatewayPath.agent,
+                                         subject: identity.subject) {
+        case .notDebugContainer:
+            decision = self.decide(attributes.policyRequest(subject: identity.subject, cluster: gatewayPath.agent,
                                                             namespaceLabels: labels), attributes: attributes)
+        case .allowed(let sessionID):
+            sessionStream = sessionID
+            decision = PolicyDecision(isAllowed: true, reason: "debug session \(sessionID) of \(identity.username) is active",
+                                      rule: nil)
+        case .denied(let reason):
+            decision = .deny(reason)
+        }
         record.decision = decision.isAllowed ? "allow" : "deny"
         record.reason = decision.reason
         self.audit?.write(record)
@@ -149,8 +167,56 @@ struct GatewayStage: Sendable {
         var fields = TunnelRequestHead.fields(for: forwarded, route: route)
         fields.append(HTTPField(TunnelProtocol.identityUserHeader, identity.username))
         for group in identity.groups { fields.append(HTTPField(TunnelProtocol.identityGroupHeader, group)) }
-        return .forward(TunnelForward(session: session, fields: fields, route: route, hasBody: request.hasBody,
-                                      audit: self.audit.map { StreamAudit(log: $0, record: record) }))
+        var forward = TunnelForward(session: session, fields: fields, route: route, hasBody: request.hasBody,
+                                    audit: self.audit.map { StreamAudit(log: $0, record: record) })
+        if let sessionStream, let registry = self.sessions?.registry {
+            forward.onOpen = { cut in
+                do {
+                    _ = try registry.registerStream(sessionID: sessionStream, cancel: cut)
+                } catch {
+                    cut()  // the session ended between the decision and the stream's start
+                }
+            }
+        }
+        return .forward(forward)
+    }
+
+    /// Whether an attach or exec names a Porthole debug container (`porthole-*`), and if so whether the caller owns
+    /// its session and it is active; only then may a stream reach it, whatever the policy grants.
+    func debugContainerAccess(_ attributes: KubernetesRequestAttributes, query: String?, cluster: String,
+                              subject: PolicySubject) -> SessionRegistry.AccessVerdict {
+        guard attributes.resource == "pods", ["attach", "exec"].contains(attributes.subresource) else {
+            return .notDebugContainer
+        }
+        let containers = KubernetesRequestAttributes.queryValues(query ?? "")["container"] ?? []
+        guard containers.contains(where: { $0.hasPrefix(DebugSession.containerPrefix) }) else { return .notDebugContainer }
+        guard Set(containers).count == 1 else { return .denied(reason: "more than one container named") }
+        guard let sessions = self.sessions else {
+            return .denied(reason: "debug sessions are off on this controller; no one reaches \(containers[0])")
+        }
+        return sessions.registry.access(cluster: cluster, namespace: attributes.namespace, pod: attributes.name,
+                                        container: containers[0], subject: subject)
+    }
+
+    /// `…/api/gateway/v1/sessions…`: GET answers now (on the decision's worker thread), POST once its body is read.
+    private func sessionCall(_ request: UserRequest, identity: GatewayIdentity) -> PipelineOutcome {
+        guard let sessions = self.sessions else {
+            return .respond(.sessionJSON(["error": "debug sessions are off: start the controller with "
+                                            + "--sessions-journal FILE", "code": "unavailable"], status: 503))
+        }
+        let caller = SessionService.Caller(identity: identity, policy: self.policy, requestID: request.requestID,
+                                           source: request.peerHost ?? "")
+        let path = request.path
+        let query = request.target.firstIndex(of: "?").map { String(request.target[request.target.index(after: $0)...]) }
+        let method = request.method
+        let headers = request.headers
+        if method == "POST" {
+            return .collect(BodyRoute(limit: SessionService.maximumBodyBytes) { body in
+                sessions.handle(method: method, path: path, query: query, headers: headers, body: body, caller: caller)
+            })
+        }
+        return .respond(sessions.handle(method: method, path: path, query: query, headers: headers, body: [],
+                                        caller: caller))
     }
 
     /// The policy's decision, and the external decision's when the policy allows and names one.

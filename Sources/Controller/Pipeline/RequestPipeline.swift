@@ -10,6 +10,22 @@ enum PipelineOutcome: Sendable {
     case respond(LocalResponse)
     /// Carried to an agent's service over a tunnel stream.
     case forward(TunnelForward)
+    /// Answered by the controller once the whole request body is read (the debug session API): the transport
+    /// collects the body (at most `limit` bytes, else 413) and runs `respond` on a worker thread, where it may
+    /// wait (bounded) for the network.
+    case collect(BodyRoute)
+}
+
+/// A route the controller answers itself from the request body.
+struct BodyRoute: Sendable {
+    /// The most body bytes accepted; a longer body is refused with 413.
+    var limit: Int
+    /// Builds the answer from the body; runs on a worker thread and may block for a bounded time.
+    var respond: @Sendable ([UInt8]) -> LocalResponse
+
+    /// Where `respond` runs.
+    static let workers = DispatchQueue(label: "porthole.pipeline.body-routes", qos: .userInitiated,
+                                       attributes: .concurrent)
 }
 
 /// A refusal: what the user is told, and how it is logged and counted.
@@ -34,6 +50,10 @@ struct TunnelForward: Sendable {
     var hasBody: Bool
     /// The stream's audit (start written; end written when finished), for gateway requests with an audit log.
     var audit: StreamAudit? = nil
+    /// Called once the tunnel stream is open with a closure that cuts it (the tunnel stream is cancelled and the
+    /// user's stream or connection ends), callable from any thread: a debug session registers its streams so
+    /// that expiry or termination cuts every one at once.
+    var onOpen: (@Sendable (_ cut: @escaping @Sendable () -> Void) -> Void)? = nil
 }
 
 /// A tunnel session as routing sees it (`TunnelSession`; fakes in tests).

@@ -33,8 +33,16 @@ enum DebugSessionCoding {
     }
 
     /// `2025-01-02T03:04:05.678Z`.
+    ///
+    /// Rounded to the millisecond by hand (whole seconds are exact in a `Date`), so a time read back from its text
+    /// prints the same text again: a session's deadline is the same before and after a restart.
     static func text(of date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded()
+        let seconds = (milliseconds / 1000).rounded(.down)
+        let fraction = Int(milliseconds - seconds * 1000)
+        let whole = Date(timeIntervalSince1970: seconds).formatted(Date.ISO8601FormatStyle())
+        let digits = String(fraction)
+        return whole.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
     /// Reads RFC 3339 times in UTC as Kubernetes and `text(of:)` write them.

@@ -7,4 +7,6 @@ package enum HTTP2ErrorCode {
     package static let internalError = NGHTTP2_INTERNAL_ERROR.rawValue
     /// The stream was refused before any of it was processed, so it is safe to retry.
     package static let refusedStream = NGHTTP2_REFUSED_STREAM.rawValue
+    /// The stream is no longer wanted (a debug session ended under it).
+    package static let cancel = NGHTTP2_CANCEL.rawValue
 }
