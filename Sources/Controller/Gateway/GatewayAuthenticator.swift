@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tunnel
 
 /// Who a gateway request speaks for, as the controller verified it.
@@ -36,6 +37,16 @@ struct GatewayAuthenticator: Sendable {
     let trustDomain: String
     /// Verifies `token` for the configured issuer `issuer` (the verification, key fetches and cache of `IssuerKeys`).
     let verify: @Sendable (_ issuer: String, _ token: String) -> Result<VerifiedIdentity, TokenRefusal>
+    /// Whether `verify` for a token of `issuer` naming `keyID` would wait for a key fetch now; by default always
+    /// (every token request is then decided off the event loops).
+    var verifyWouldWait: @Sendable (_ issuer: String, _ keyID: String?) -> Bool = { _, _ in true }
+
+    init(configuration: GatewayConfiguration, trustDomain: String,
+         verify: @escaping @Sendable (_ issuer: String, _ token: String) -> Result<VerifiedIdentity, TokenRefusal>) {
+        self.configuration = configuration
+        self.trustDomain = trustDomain
+        self.verify = verify
+    }
 
     /// The audience and issuer of Porthole's own service tokens.
     static let portholeAudience = "porthole-service"
@@ -71,6 +82,19 @@ struct GatewayAuthenticator: Sendable {
         }
     }
 
+    /// Whether authenticating this request may wait for an issuer's key fetch: it carries a token (not Porthole's)
+    /// of a configured issuer whose keys are not ready for its kid. Tokens that fail to parse or name another issuer
+    /// are refused without waiting; identities from trusted-proxy headers never wait.
+    func mayWaitForKeys(headers: [HTTPField], peerCertificate: Certificate?) -> Bool {
+        guard case .found(let token) = self.token(in: headers) else { return false }
+        if self.configuration.requireGateway, self.trustedGateway(peerCertificate) == nil { return false }
+        guard let jws = try? JWS(compact: token),
+              let issuer = JSONValue.parse(jws.payload)?.object?["iss"]?.string,
+              self.configuration.issuers.contains(where: { $0.issuer == issuer })
+        else { return false }
+        return self.verifyWouldWait(issuer, jws.keyID)
+    }
+
     /// The trusted gateway name of the peer's `gateway/NAME` certificate, if trusted.
     func trustedGateway(_ certificate: Certificate?) -> String? {
         guard let certificate,
@@ -92,7 +116,7 @@ struct GatewayAuthenticator: Sendable {
             let values = headers.filter { $0.name == header }.map(\.value)
             guard !values.isEmpty else { continue }
             guard values.count == 1 else { return .ambiguous(header) }
-            var value = values[0].trimmingCharacters(in: .whitespaces)
+            var value = Self.trimmingWhitespace(values[0])
             if header == "authorization" {
                 guard case .bearer(let token) = AuthorizationHeader(value) else { continue }
                 if Self.isPortholeToken(token) { return .portholeToken }
@@ -106,8 +130,27 @@ struct GatewayAuthenticator: Sendable {
         return .none
     }
 
-    /// Whether a bearer token is Porthole's own service token (by its unverified `aud` or `iss`).
+    /// `value.trimmingCharacters(in: .whitespaces)`, without Foundation when neither end can be whitespace (an ASCII
+    /// byte other than space and tab): the usual header value, which it returns as is.
+    static func trimmingWhitespace(_ value: String) -> String {
+        func plain(_ byte: UInt8?) -> Bool { byte.map { $0 > 0x20 && $0 < 0x80 } ?? true }
+        if plain(value.utf8.first), plain(value.utf8.last) { return value }
+        return value.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Whether a bearer token is Porthole's own service token (by its unverified `aud` or `iss`). Every request
+    /// with a bearer token asks, and clients repeat their tokens, so answers for recent tokens are remembered
+    /// (`PortholeTokenMemo`) instead of decoding the token each time.
     static func isPortholeToken(_ token: String) -> Bool {
+        if let known = Self.portholeTokenMemo.answer(for: token) { return known }
+        let answer = Self.classify(token)
+        Self.portholeTokenMemo.remember(answer, for: token)
+        return answer
+    }
+
+    private static let portholeTokenMemo = PortholeTokenMemo()
+
+    private static func classify(_ token: String) -> Bool {
         guard let claims = Self.unverifiedClaims(token) else { return false }
         if claims["iss"]?.string == Self.portholeIssuer { return true }
         switch claims["aud"] {
@@ -174,4 +217,25 @@ struct GatewayAuthenticator: Sendable {
     }
 
     private static let proxyHeadersIssuerName = GatewayIdentity.proxyHeadersIssuer
+}
+
+/// Recent answers of `GatewayAuthenticator.isPortholeToken`, a pure function of the token: at most `capacity`
+/// tokens of at most `maximumTokenBytes` each (so at most 1 MiB), forgotten all at once when full.
+final class PortholeTokenMemo: Sendable {
+    static let capacity = 256
+    static let maximumTokenBytes = 4096
+    private let answers = Mutex<[String: Bool]>([:])
+
+    func answer(for token: String) -> Bool? {
+        guard token.utf8.count <= Self.maximumTokenBytes else { return nil }
+        return self.answers.withLock { $0[token] }
+    }
+
+    func remember(_ answer: Bool, for token: String) {
+        guard token.utf8.count <= Self.maximumTokenBytes else { return }
+        self.answers.withLock { answers in
+            if answers.count >= Self.capacity { answers.removeAll(keepingCapacity: true) }
+            answers[token] = answer
+        }
+    }
 }

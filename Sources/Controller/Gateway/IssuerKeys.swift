@@ -151,6 +151,12 @@ final class IssuerKeys {
         }
     }
 
+    /// Whether verifying a token naming `keyID` would wait for a key fetch now (no key set yet, or an unknown kid
+    /// that may be refetched); starts nothing.
+    func wouldWait(keyID: String?, now: Date = Date()) -> Bool {
+        self.condition.locked { self.state.cache.lookupWouldWait(keyID: keyID, now: now) }
+    }
+
     /// Waits until a fetch completed after `generation` (at most `waitLimit`); the key set in force then.
     private func waitForFetch(after generation: Int) -> JWKSet? {
         let deadline = Date().addingTimeInterval(self.waitLimit)

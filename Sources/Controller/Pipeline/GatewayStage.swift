@@ -65,6 +65,13 @@ struct GatewayStage: Sendable {
     /// Namespace labels for bindings with a `namespaceSelector`; nil reads none (such bindings never match).
     var namespaceLabels: NamespaceLabels? = nil
 
+    /// Whether deciding `request` may wait on the network: for an issuer's keys (none yet, or a refetch for an
+    /// unknown kid), or for the policy's external decision endpoint. Everything else is decided from memory.
+    func mayWait(_ request: UserRequest) -> Bool {
+        if self.policy?.externalDecision != nil { return true }
+        return self.authenticator.mayWaitForKeys(headers: request.headers, peerCertificate: request.peerCertificate)
+    }
+
     /// The outcome for a gateway request; nil when the request carries no gateway credential.
     func decide(_ request: UserRequest, pipeline: RequestPipeline) -> PipelineOutcome? {
         let gatewayPath = GatewayPath(target: request.target)
