@@ -88,11 +88,11 @@ struct GatewayAuthenticator: Sendable {
     func mayWaitForKeys(headers: [HTTPField], peerCertificate: Certificate?) -> Bool {
         guard case .found(let token) = self.token(in: headers) else { return false }
         if self.configuration.requireGateway, self.trustedGateway(peerCertificate) == nil { return false }
-        guard let jws = try? JWS(compact: token),
-              let issuer = JSONValue.parse(jws.payload)?.object?["iss"]?.string,
+        guard case .success(let parsed) = ParsedTokenMemo.shared.parse(token),
+              let issuer = parsed.claims?["iss"]?.string,
               self.configuration.issuers.contains(where: { $0.issuer == issuer })
         else { return false }
-        return self.verifyWouldWait(issuer, jws.keyID)
+        return self.verifyWouldWait(issuer, parsed.jws.keyID)
     }
 
     /// The trusted gateway name of the peer's `gateway/NAME` certificate, if trusted.
@@ -138,31 +138,11 @@ struct GatewayAuthenticator: Sendable {
         return value.trimmingCharacters(in: .whitespaces)
     }
 
-    /// Whether a bearer token is Porthole's own service token (by its unverified `aud` or `iss`). Every request
-    /// with a bearer token asks, and clients repeat their tokens, so answers for recent tokens are remembered
-    /// (`PortholeTokenMemo`) instead of decoding the token each time.
+    /// Whether a bearer token is Porthole's own service token (by its unverified `aud` or `iss`), from the token's
+    /// parse in `ParsedTokenMemo` (clients repeat their tokens; each is decoded once).
     static func isPortholeToken(_ token: String) -> Bool {
-        if let known = Self.portholeTokenMemo.answer(for: token) { return known }
-        let answer = Self.classify(token)
-        Self.portholeTokenMemo.remember(answer, for: token)
-        return answer
-    }
-
-    private static let portholeTokenMemo = PortholeTokenMemo()
-
-    private static func classify(_ token: String) -> Bool {
-        guard let claims = Self.unverifiedClaims(token) else { return false }
-        if claims["iss"]?.string == Self.portholeIssuer { return true }
-        switch claims["aud"] {
-        case .string(let audience)?: return audience == Self.portholeAudience
-        case .array(let audiences)?: return audiences.contains(.string(Self.portholeAudience))
-        default: return false
-        }
-    }
-
-    private static func unverifiedClaims(_ token: String) -> [String: JSONValue]? {
-        guard let jws = try? JWS(compact: token) else { return nil }
-        return JSONValue.parse(jws.payload)?.object
+        guard case .success(let parsed) = ParsedTokenMemo.shared.parse(token) else { return false }
+        return parsed.isPortholeToken
     }
 
     private func verify(_ token: String, gateway: String?) -> GatewayAuthentication {
@@ -170,13 +150,12 @@ struct GatewayAuthenticator: Sendable {
             return .refused(status: 401, reason: "invalid token: tokens are accepted only through a trusted gateway",
                             label: "not_gateway")
         }
-        let jws: JWS
-        do {
-            jws = try JWS(compact: token)
-        } catch {
-            return .refused(status: 401, reason: "invalid token: \(error)", label: error.label)
+        let parsed: ParsedTokenMemo.Parsed
+        switch ParsedTokenMemo.shared.parse(token) {
+        case .success(let found): parsed = found
+        case .failure(let error): return .refused(status: 401, reason: "invalid token: \(error)", label: error.label)
         }
-        guard let issuer = JSONValue.parse(jws.payload)?.object?["iss"]?.string,
+        guard let issuer = parsed.claims?["iss"]?.string,
               self.configuration.issuers.contains(where: { $0.issuer == issuer })
         else {
             return .refused(status: 401, reason: "invalid token: issuer (iss) is not a configured issuer",
@@ -219,23 +198,53 @@ struct GatewayAuthenticator: Sendable {
     private static let proxyHeadersIssuerName = GatewayIdentity.proxyHeadersIssuer
 }
 
-/// Recent answers of `GatewayAuthenticator.isPortholeToken`, a pure function of the token: at most `capacity`
-/// tokens of at most `maximumTokenBytes` each (so at most 1 MiB), forgotten all at once when full.
-final class PortholeTokenMemo: Sendable {
-    static let capacity = 256
-    static let maximumTokenBytes = 4096
-    private let answers = Mutex<[String: Bool]>([:])
-
-    func answer(for token: String) -> Bool? {
-        guard token.utf8.count <= Self.maximumTokenBytes else { return nil }
-        return self.answers.withLock { $0[token] }
+/// Recently seen bearer tokens, parsed: a compact JWS and its unverified payload are a pure function of the token's
+/// text, and clients repeat their tokens on every request, so the gateway decodes each token once instead of at
+/// every step (Porthole-token recognition, issuer lookup, key lookup). At most `capacity` tokens of at most
+/// `maximumTokenBytes` each (so at most 1 MiB of token text), forgotten all at once when full. Nothing here is
+/// verified: signatures and claims are checked by `IssuerKeys` exactly as before.
+final class ParsedTokenMemo: Sendable {
+    struct Parsed: Sendable {
+        let jws: JWS
+        /// The payload's members, when it is a JSON object.
+        let claims: [String: JSONValue]?
+        /// Whether the unverified `iss` or `aud` says Porthole.
+        let isPortholeToken: Bool
     }
 
-    func remember(_ answer: Bool, for token: String) {
-        guard token.utf8.count <= Self.maximumTokenBytes else { return }
-        self.answers.withLock { answers in
-            if answers.count >= Self.capacity { answers.removeAll(keepingCapacity: true) }
-            answers[token] = answer
+    static let shared = ParsedTokenMemo()
+    static let capacity = 256
+    static let maximumTokenBytes = 4096
+    private let entries = Mutex<[String: Parsed]>([:])
+
+    /// The parsed token, or why it is not a compact JWS.
+    func parse(_ token: String) -> Result<Parsed, TokenRefusal> {
+        let cacheable = token.utf8.count <= Self.maximumTokenBytes
+        if cacheable, let known = self.entries.withLock({ $0[token] }) { return .success(known) }
+        let jws: JWS
+        do {
+            jws = try JWS(compact: token)
+        } catch {
+            return .failure(error)
+        }
+        let claims = JSONValue.parse(jws.payload)?.object
+        let parsed = Parsed(jws: jws, claims: claims, isPortholeToken: Self.namesPorthole(claims))
+        if cacheable {
+            self.entries.withLock { entries in
+                if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+                entries[token] = parsed
+            }
+        }
+        return .success(parsed)
+    }
+
+    private static func namesPorthole(_ claims: [String: JSONValue]?) -> Bool {
+        guard let claims else { return false }
+        if claims["iss"]?.string == GatewayAuthenticator.portholeIssuer { return true }
+        switch claims["aud"] {
+        case .string(let audience)?: return audience == GatewayAuthenticator.portholeAudience
+        case .array(let audiences)?: return audiences.contains(.string(GatewayAuthenticator.portholeAudience))
+        default: return false
         }
     }
 }

@@ -121,10 +121,9 @@ final class IssuerKeys {
     /// The identity `token` proves now, or why not.
     func verify(_ token: String, now: Date = Date()) -> Result<VerifiedIdentity, TokenRefusal> {
         let jws: JWS
-        do {
-            jws = try JWS(compact: token)
-        } catch {
-            return .failure(error)
+        switch ParsedTokenMemo.shared.parse(token) {
+        case .success(let parsed): jws = parsed.jws
+        case .failure(let error): return .failure(error)
         }
         if let identity = self.identities.identity(for: jws.digest, now: now) { return .success(identity) }
         let (lookup, generation) = self.condition.locked {
