@@ -1240,7 +1240,10 @@ class Bench:
         load = Path("/proc/loadavg").read_text().split()[:3]
         commit = "?"
         head = ROOT / ".git" / "HEAD"
-        if head.exists():
+        described = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        if described.returncode == 0:  # also in a git worktree, where .git is a file
+            commit = described.stdout.strip()
+        elif head.exists():
             text = head.read_text().strip()
             if text.startswith("ref: "):
                 ref = ROOT / ".git" / text[5:]
