@@ -1264,7 +1264,7 @@ class Bench:
             f"- python: {sys.version.split()[0]}",
             f"- backend protocol, HAProxy and agent alike: HTTP/1.1 over "
             f"{'TLS 1.3 (verified against the backend CA)' if self.args.backend == 'https' else 'plain TCP'} "
-            f"to nginx at {self.backend_url}; client side: TLS with ALPN h2/http/1.1 on all three paths",
+            f"to nginx at {self.backend_url}; client side: TLS with ALPN h2/http/1.1 on every path (end to end to nginx through ssh -R)",
             f"- controller/agent log level: {self.args.log_level or 'default (info)'}",
         ]
 
