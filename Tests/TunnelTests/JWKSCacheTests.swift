@@ -47,6 +47,23 @@ import Testing
         }
     }
 
+    /// `lookupWouldWait` answers exactly when `lookup` would make its caller wait, and starts nothing.
+    @Test func lookupWouldWaitMatchesLookupWithoutStartingAFetch() {
+        var empty = JWKSCache()
+        #expect(empty.lookupWouldWait(keyID: "k1", now: Self.at(0)))  // no key set yet
+        #expect(empty.start(now: Self.at(0)) == .fetch)
+        #expect(empty.lookupWouldWait(keyID: "k1", now: Self.at(0)))  // the first fetch is running
+        var cache = Self.ready()
+        #expect(!cache.lookupWouldWait(keyID: "k1", now: Self.at(2)) && !cache.lookupWouldWait(keyID: nil, now: Self.at(2)))
+        #expect(cache.lookupWouldWait(keyID: "k2", now: Self.at(40)))
+        #expect(cache.lookupWouldWait(keyID: "k2", now: Self.at(40)))  // still: asking started nothing
+        #expect(cache.lookup(keyID: "k2", now: Self.at(40)).isFetchThenRetry)
+        #expect(cache.lookupWouldWait(keyID: "k2", now: Self.at(40)))  // waits for the refetch in progress
+        cache.fetchSucceeded(Self.first, now: Self.at(41))
+        #expect(!cache.lookupWouldWait(keyID: "k2", now: Self.at(41)))  // refused at once within the interval
+        #expect(cache.lookup(keyID: "k2", now: Self.at(41)).isUnknown)
+    }
+
     @Test func unknownKeyIDRefetchesOnceThenIsRefused() {
         var cache = Self.ready()
         #expect(cache.lookup(keyID: "k2", now: Self.at(40)).isFetchThenRetry)

@@ -1,5 +1,5 @@
-"""`make bench` keeps working: the harness runs every phase in miniature against real nginx, HAProxy, controller and
-agent, and its report has a figure (not an error) in every row. The figures themselves are not judged here: speed
+"""`make bench` keeps working: the harness runs every phase in miniature against real nginx, HAProxy, an `ssh -R`
+tunnel (sshd on loopback), controller and agent, and its report has a figure (not an error) in every row. The figures themselves are not judged here: speed
 is measured by `make bench`, never by a timed test."""
 
 from __future__ import annotations
@@ -29,20 +29,22 @@ def test_bench_runs_every_phase_and_reports_every_row(tmp_path: Path) -> None:
 
     # 1. Every configuration on every path: a rate, and no failed or non-2xx request.
     for config in ("h2 1×100", "h2 16×8", "h1 16", "h2 1×1"):
-        for path in ("direct", "haproxy", "porthole"):
-            row = re.search(rf"^\| {re.escape(config)} \| {path} \| ([\d,]+) \|.*\| (\d+) \|$", report, re.M)
+        for path in ("direct", "haproxy", "ssh -R", "porthole"):
+            row = re.search(rf"^\| {re.escape(config)} \| {re.escape(path)} \| ([\d,]+) \|.*\| (\d+) \|$", report, re.M)
             assert row, f"no request row for {config} {path}"
             assert int(row.group(1).replace(",", "")) > 0 and row.group(2) == "0", row.group(0)
 
     # 2. Bulk both ways on every path, SHA-256 checked.
     for direction in ("download", "upload"):
-        for path in ("direct", "haproxy", "porthole"):
-            row = re.search(rf"^\| {direction} \| {path} \| ([\d,]+) \|.*\| ok \|$", report, re.M)
+        for path in ("direct", "haproxy", "ssh -R", "porthole"):
+            row = re.search(rf"^\| {direction} \| {re.escape(path)} \| ([\d,]+) \|.*\| ok \|$", report, re.M)
             assert row, f"no intact {direction} over {path}:\n" + "\n".join(
                 line for line in report.splitlines() if line.startswith(f"| {direction} |"))
 
-    # 3. CPU per 10,000 requests for both Porthole processes.
-    assert re.search(r"^\| h2 1×100 \| porthole \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", report, re.M)
+    # 3. CPU per 10,000 requests for both Porthole processes, and for sshd and the ssh client.
+    for path in ("porthole", "ssh -R"):
+        assert re.search(rf"^\| h2 1×100 \| {re.escape(path)} \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", report,
+                         re.M), path
 
     # 4. Idle tunnels: memory per tunnel at both counts, and every tunnel back after the restart.
     for count in ("20", "50"):
@@ -54,6 +56,14 @@ def test_bench_runs_every_phase_and_reports_every_row(tmp_path: Path) -> None:
     for process in ("controller", "agent"):
         assert re.search(rf"^\| {process} \| [\d.]+ MiB \| [\d.]+ MiB \| [\d.-]+ [KM]iB \| [\d.-]+ [KM]?i?B", report,
                          re.M), process
+
+    # 6. Gateway identity against service token: a rate and CPU for each, no errors, and the ratio as a target.
+    for kind in ("service token", "gateway identity"):
+        row = re.search(rf"^\| {kind} \| ([\d,]+) \| [\d,]+–[\d,]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| (\d+) \|$", report,
+                        re.M)
+        assert row and int(row.group(1).replace(",", "")) > 0 and row.group(2) == "0", kind
+    assert re.search(r"^\| gateway identity request ≤ 1\.10× the controller CPU of a service-token request \| [\d.]+× \|",
+                     report, re.M)
 
     # The run cleaned up after itself: none of its processes is left.
     leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "work")], capture_output=True, text=True).stdout

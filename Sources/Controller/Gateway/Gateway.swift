@@ -95,11 +95,12 @@ final class Gateway: Sendable {
     var stage: GatewayStage {
         let loaded = self.loaded.withLock { $0 }
         let issuers = loaded.issuers
-        let authenticator = GatewayAuthenticator(configuration: loaded.configuration, trustDomain: self.trustDomain) {
+        var authenticator = GatewayAuthenticator(configuration: loaded.configuration, trustDomain: self.trustDomain) {
             issuer, token in
             guard let keys = issuers[issuer] else { return .failure(.wrongIssuer) }
             return keys.verify(token)
         }
+        authenticator.verifyWouldWait = { issuer, keyID in issuers[issuer]?.wouldWait(keyID: keyID) ?? false }
         return GatewayStage(authenticator: authenticator, policy: loaded.policy?.policy, audit: loaded.audit,
                             external: loaded.external, namespaceLabels: self.namespaceLabels)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tunnel
 
 /// Who a gateway request speaks for, as the controller verified it.
@@ -36,6 +37,16 @@ struct GatewayAuthenticator: Sendable {
     let trustDomain: String
     /// Verifies `token` for the configured issuer `issuer` (the verification, key fetches and cache of `IssuerKeys`).
     let verify: @Sendable (_ issuer: String, _ token: String) -> Result<VerifiedIdentity, TokenRefusal>
+    /// Whether `verify` for a token of `issuer` naming `keyID` would wait for a key fetch now; by default always
+    /// (every token request is then decided off the event loops).
+    var verifyWouldWait: @Sendable (_ issuer: String, _ keyID: String?) -> Bool = { _, _ in true }
+
+    init(configuration: GatewayConfiguration, trustDomain: String,
+         verify: @escaping @Sendable (_ issuer: String, _ token: String) -> Result<VerifiedIdentity, TokenRefusal>) {
+        self.configuration = configuration
+        self.trustDomain = trustDomain
+        self.verify = verify
+    }
 
     /// The audience and issuer of Porthole's own service tokens.
     static let portholeAudience = "porthole-service"
@@ -71,6 +82,19 @@ struct GatewayAuthenticator: Sendable {
         }
     }
 
+    /// Whether authenticating this request may wait for an issuer's key fetch: it carries a token (not Porthole's)
+    /// of a configured issuer whose keys are not ready for its kid. Tokens that fail to parse or name another issuer
+    /// are refused without waiting; identities from trusted-proxy headers never wait.
+    func mayWaitForKeys(headers: [HTTPField], peerCertificate: Certificate?) -> Bool {
+        guard case .found(let token) = self.token(in: headers) else { return false }
+        if self.configuration.requireGateway, self.trustedGateway(peerCertificate) == nil { return false }
+        guard case .success(let parsed) = ParsedTokenMemo.shared.parse(token),
+              let issuer = parsed.claims?["iss"]?.string,
+              self.configuration.issuers.contains(where: { $0.issuer == issuer })
+        else { return false }
+        return self.verifyWouldWait(issuer, parsed.jws.keyID)
+    }
+
     /// The trusted gateway name of the peer's `gateway/NAME` certificate, if trusted.
     func trustedGateway(_ certificate: Certificate?) -> String? {
         guard let certificate,
@@ -92,7 +116,7 @@ struct GatewayAuthenticator: Sendable {
             let values = headers.filter { $0.name == header }.map(\.value)
             guard !values.isEmpty else { continue }
             guard values.count == 1 else { return .ambiguous(header) }
-            var value = values[0].trimmingCharacters(in: .whitespaces)
+            var value = Self.trimmingWhitespace(values[0])
             if header == "authorization" {
                 guard case .bearer(let token) = AuthorizationHeader(value) else { continue }
                 if Self.isPortholeToken(token) { return .portholeToken }
@@ -106,20 +130,19 @@ struct GatewayAuthenticator: Sendable {
         return .none
     }
 
-    /// Whether a bearer token is Porthole's own service token (by its unverified `aud` or `iss`).
-    static func isPortholeToken(_ token: String) -> Bool {
-        guard let claims = Self.unverifiedClaims(token) else { return false }
-        if claims["iss"]?.string == Self.portholeIssuer { return true }
-        switch claims["aud"] {
-        case .string(let audience)?: return audience == Self.portholeAudience
-        case .array(let audiences)?: return audiences.contains(.string(Self.portholeAudience))
-        default: return false
-        }
+    /// `value.trimmingCharacters(in: .whitespaces)`, without Foundation when neither end can be whitespace (an ASCII
+    /// byte other than space and tab): the usual header value, which it returns as is.
+    static func trimmingWhitespace(_ value: String) -> String {
+        func plain(_ byte: UInt8?) -> Bool { byte.map { $0 > 0x20 && $0 < 0x80 } ?? true }
+        if plain(value.utf8.first), plain(value.utf8.last) { return value }
+        return value.trimmingCharacters(in: .whitespaces)
     }
 
-    private static func unverifiedClaims(_ token: String) -> [String: JSONValue]? {
-        guard let jws = try? JWS(compact: token) else { return nil }
-        return JSONValue.parse(jws.payload)?.object
+    /// Whether a bearer token is Porthole's own service token (by its unverified `aud` or `iss`), from the token's
+    /// parse in `ParsedTokenMemo` (clients repeat their tokens; each is decoded once).
+    static func isPortholeToken(_ token: String) -> Bool {
+        guard case .success(let parsed) = ParsedTokenMemo.shared.parse(token) else { return false }
+        return parsed.isPortholeToken
     }
 
     private func verify(_ token: String, gateway: String?) -> GatewayAuthentication {
@@ -127,13 +150,12 @@ struct GatewayAuthenticator: Sendable {
             return .refused(status: 401, reason: "invalid token: tokens are accepted only through a trusted gateway",
                             label: "not_gateway")
         }
-        let jws: JWS
-        do {
-            jws = try JWS(compact: token)
-        } catch {
-            return .refused(status: 401, reason: "invalid token: \(error)", label: error.label)
+        let parsed: ParsedTokenMemo.Parsed
+        switch ParsedTokenMemo.shared.parse(token) {
+        case .success(let found): parsed = found
+        case .failure(let error): return .refused(status: 401, reason: "invalid token: \(error)", label: error.label)
         }
-        guard let issuer = JSONValue.parse(jws.payload)?.object?["iss"]?.string,
+        guard let issuer = parsed.claims?["iss"]?.string,
               self.configuration.issuers.contains(where: { $0.issuer == issuer })
         else {
             return .refused(status: 401, reason: "invalid token: issuer (iss) is not a configured issuer",
@@ -174,4 +196,55 @@ struct GatewayAuthenticator: Sendable {
     }
 
     private static let proxyHeadersIssuerName = GatewayIdentity.proxyHeadersIssuer
+}
+
+/// Recently seen bearer tokens, parsed: a compact JWS and its unverified payload are a pure function of the token's
+/// text, and clients repeat their tokens on every request, so the gateway decodes each token once instead of at
+/// every step (Porthole-token recognition, issuer lookup, key lookup). At most `capacity` tokens of at most
+/// `maximumTokenBytes` each (so at most 1 MiB of token text), forgotten all at once when full. Nothing here is
+/// verified: signatures and claims are checked by `IssuerKeys` exactly as before.
+final class ParsedTokenMemo: Sendable {
+    struct Parsed: Sendable {
+        let jws: JWS
+        /// The payload's members, when it is a JSON object.
+        let claims: [String: JSONValue]?
+        /// Whether the unverified `iss` or `aud` says Porthole.
+        let isPortholeToken: Bool
+    }
+
+    static let shared = ParsedTokenMemo()
+    static let capacity = 256
+    static let maximumTokenBytes = 4096
+    private let entries = Mutex<[String: Parsed]>([:])
+
+    /// The parsed token, or why it is not a compact JWS.
+    func parse(_ token: String) -> Result<Parsed, TokenRefusal> {
+        let cacheable = token.utf8.count <= Self.maximumTokenBytes
+        if cacheable, let known = self.entries.withLock({ $0[token] }) { return .success(known) }
+        let jws: JWS
+        do {
+            jws = try JWS(compact: token)
+        } catch {
+            return .failure(error)
+        }
+        let claims = JSONValue.parse(jws.payload)?.object
+        let parsed = Parsed(jws: jws, claims: claims, isPortholeToken: Self.namesPorthole(claims))
+        if cacheable {
+            self.entries.withLock { entries in
+                if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+                entries[token] = parsed
+            }
+        }
+        return .success(parsed)
+    }
+
+    private static func namesPorthole(_ claims: [String: JSONValue]?) -> Bool {
+        guard let claims else { return false }
+        if claims["iss"]?.string == GatewayAuthenticator.portholeIssuer { return true }
+        switch claims["aud"] {
+        case .string(let audience)?: return audience == GatewayAuthenticator.portholeAudience
+        case .array(let audiences)?: return audiences.contains(.string(GatewayAuthenticator.portholeAudience))
+        default: return false
+        }
+    }
 }

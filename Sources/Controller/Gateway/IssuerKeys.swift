@@ -121,10 +121,9 @@ final class IssuerKeys {
     /// The identity `token` proves now, or why not.
     func verify(_ token: String, now: Date = Date()) -> Result<VerifiedIdentity, TokenRefusal> {
         let jws: JWS
-        do {
-            jws = try JWS(compact: token)
-        } catch {
-            return .failure(error)
+        switch ParsedTokenMemo.shared.parse(token) {
+        case .success(let parsed): jws = parsed.jws
+        case .failure(let error): return .failure(error)
         }
         if let identity = self.identities.identity(for: jws.digest, now: now) { return .success(identity) }
         let (lookup, generation) = self.condition.locked {
@@ -149,6 +148,12 @@ final class IssuerKeys {
         } catch {
             return .failure(error)
         }
+    }
+
+    /// Whether verifying a token naming `keyID` would wait for a key fetch now (no key set yet, or an unknown kid
+    /// that may be refetched); starts nothing.
+    func wouldWait(keyID: String?, now: Date = Date()) -> Bool {
+        self.condition.locked { self.state.cache.lookupWouldWait(keyID: keyID, now: now) }
     }
 
     /// Waits until a fetch completed after `generation` (at most `waitLimit`); the key set in force then.

@@ -68,6 +68,17 @@ struct GatewayStage: Sendable {
     /// to a `porthole-*` container.
     var sessions: SessionService? = nil
 
+    /// Whether deciding `request` may wait on the network: for an issuer's keys (none yet, or a refetch for an
+    /// unknown kid), for namespace labels read through a tunnel (a policy with a `namespaceSelector` binding), or for
+    /// the policy's external decision endpoint. Everything else is decided from memory.
+    func mayWait(_ request: UserRequest) -> Bool {
+        if self.policy?.externalDecision != nil { return true }
+        if self.namespaceLabels != nil, self.policy?.bindings.contains(where: { $0.namespaceSelector != nil }) == true {
+            return true
+        }
+        return self.authenticator.mayWaitForKeys(headers: request.headers, peerCertificate: request.peerCertificate)
+    }
+
     /// The outcome for a gateway request; nil when the request carries no gateway credential.
     func decide(_ request: UserRequest, pipeline: RequestPipeline) -> PipelineOutcome? {
         let gatewayPath = GatewayPath(target: request.target)

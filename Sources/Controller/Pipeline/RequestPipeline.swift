@@ -88,16 +88,18 @@ struct RequestPipeline: Sendable {
     var gateway: GatewayStage? = nil
 
     /// Decides and calls `completion` on `queue`: inline when no stage can wait, else after the decision ran on a
-    /// worker thread. A gateway request may wait for its identity provider's keys or an external decision endpoint
-    /// (each bounded), and an event loop serves many connections: it never waits for the network itself.
-    /// Returns whether `completion` already ran.
+    /// worker thread. A gateway request may wait for its identity provider's keys (none yet, or a refetch for an
+    /// unknown kid) or an external decision endpoint (each bounded), and an event loop serves many connections: it
+    /// never waits for the network itself. A gateway request whose issuer's keys are in memory and whose policy asks
+    /// no endpoint is decided inline, like a service-token request. Returns whether `completion` already ran.
     @discardableResult
     func decide(_ request: UserRequest, deliverOn queue: DispatchQueue,
                 _ completion: @escaping @Sendable (PipelineOutcome) -> Void) -> Bool {
         guard let gateway = self.gateway, RequestChecks.refusal(for: request) == nil,
               self.localRoutes.route(for: request) == nil,
               gateway.authenticator.carriesGatewayCredential(headers: request.headers,
-                                                             peerCertificate: request.peerCertificate)
+                                                             peerCertificate: request.peerCertificate),
+              gateway.mayWait(request)
         else {
             completion(self.decide(request))
             return true

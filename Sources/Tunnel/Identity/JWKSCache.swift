@@ -104,6 +104,17 @@ package struct JWKSCache: Sendable {
         return .fetchThenRetry
     }
 
+    /// Whether `lookup(keyID:now:)` would answer `.fetchThenRetry` or `.waitForFetch` (a caller that must wait for a
+    /// fetch), without starting anything.
+    package func lookupWouldWait(keyID: String?, now: Date) -> Bool {
+        if let keySet = self.keySet, keyID.map(keySet.contains(keyID:)) ?? true { return false }
+        if self.isFetching { return true }
+        if let lastFetchStart = self.lastFetchStart, now < lastFetchStart + self.configuration.minimumRefetchInterval {
+            return false
+        }
+        return true
+    }
+
     /// The keys for `keyID` in the current set, without starting anything; empty when unknown.
     package func keys(for keyID: String) -> [JWK] {
         self.keySet?.keys.filter { $0.keyID == keyID } ?? []
