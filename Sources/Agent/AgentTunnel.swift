@@ -242,11 +242,7 @@ extension AgentTunnel: HTTP2ConnectionDelegate {
             let error = ErrorResponse(
                 status: 404, message: "agent \(self.context.name) has no service \(serviceKey)",
                 serviceType: serviceKey.split(separator: "/").first.map(String.init), requestID: requestID)
-            connection.respond(streamID: streamID, headers: error.http2Headers(adding: [
-                HTTPField(TunnelProtocol.errorHeader, "1"),
-            ]), hasBody: true)
-            connection.sendData(streamID: streamID, error.body)
-            connection.endStream(streamID: streamID)
+            connection.answer(streamID: streamID, with: error, adding: [HTTPField(TunnelProtocol.errorHeader, "1")])
             return DiscardingStream()
         }
         let exchange = BackendExchange(streamID: streamID, tunnel: connection, service: service, headers: headers,

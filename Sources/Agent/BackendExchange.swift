@@ -165,11 +165,8 @@ final class BackendExchange {
             self.finished = true
             let error = ErrorResponse(status: status, reason: reason, message: message,
                                       serviceType: self.service.definition.type, requestID: self.requestID)
-            self.tunnel.respond(streamID: self.streamID, headers: error.http2Headers(adding: [
-                HTTPField(TunnelProtocol.errorHeader, "1"),
-            ]), hasBody: true)
-            self.tunnel.sendData(streamID: self.streamID, error.body)
-            self.tunnel.endStream(streamID: self.streamID)
+            self.tunnel.answer(streamID: self.streamID, with: error,
+                               adding: [HTTPField(TunnelProtocol.errorHeader, "1")])
         }
         self.backend?.close()
     }

@@ -99,11 +99,7 @@ extension IdleTunnel: HTTP2ConnectionDelegate {
         let serviceType = headers.first { $0.name == TunnelProtocol.serviceHeader }?.value.split(separator: "/").first
         let error = ErrorResponse(status: 404, message: "bench agent \(self.name) serves nothing",
                                   serviceType: serviceType.map(String.init))
-        connection.respond(streamID: streamID, headers: error.http2Headers(adding: [
-            HTTPField(TunnelProtocol.errorHeader, "1"),
-        ]), hasBody: true)
-        connection.sendData(streamID: streamID, error.body)
-        connection.endStream(streamID: streamID)
+        connection.answer(streamID: streamID, with: error, adding: [HTTPField(TunnelProtocol.errorHeader, "1")])
         return DiscardingStream()
     }
 

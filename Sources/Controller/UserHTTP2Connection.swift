@@ -227,9 +227,7 @@ final class UserHTTP2Stream {
     private func respond(_ error: ErrorResponse, extra: [HTTPField] = []) {
         self.isDone = true
         self.responseStarted = true
-        self.connection.respond(streamID: self.streamID, headers: error.http2Headers(adding: extra), hasBody: true)
-        self.connection.sendData(streamID: self.streamID, error.body)
-        self.connection.endStream(streamID: self.streamID)
+        self.connection.answer(streamID: self.streamID, with: error, adding: extra)
     }
 }
 

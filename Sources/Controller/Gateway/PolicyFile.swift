@@ -1,7 +1,8 @@
 import Foundation
+import Tunnel
 
 /// Reading policy files: decoding with unknown fields rejected, validation, and errors that name the file, the
-/// field path and its line and column (the conventions of `ConfigurationFile`, which is internal to `Tunnel`).
+/// field path and its line and column (the conventions of `ConfigurationFile`).
 enum PolicyFile {
     /// A value that fails validation; `field` is its JSON path. Becomes a `PolicyError` once the file is known.
     struct Invalid: Error, Equatable, Sendable {
@@ -57,7 +58,7 @@ enum PolicyFile {
 
     /// Throws if the object being decoded has a key outside `keys`, so a misspelt field is an error.
     static func rejectUnknownKeys<Key: CodingKey & CaseIterable>(in decoder: any Decoder, known keys: Key.Type) throws {
-        let container = try decoder.container(keyedBy: PolicyCodingKey.self)
+        let container = try decoder.container(keyedBy: AnyCodingKey.self)
         let known = Set(Key.allCases.map(\.stringValue))
         for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue })
         where !known.contains(key.stringValue) {
@@ -119,21 +120,5 @@ enum PolicyFile {
 
     private static func errnoText() -> String {
         String(cString: strerror(errno))
-    }
-}
-
-/// A coding key for any string, used to list the keys actually present in a JSON object.
-struct PolicyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-
-    init(stringValue: String) {
-        self.stringValue = stringValue
-        self.intValue = nil
-    }
-
-    init?(intValue: Int) {
-        self.stringValue = "\(intValue)"
-        self.intValue = intValue
     }
 }

@@ -127,16 +127,16 @@ package enum ConfigurationFile {
 }
 
 /// A coding key for any string, used to list the keys actually present in a JSON object.
-struct AnyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
+package struct AnyCodingKey: CodingKey {
+    package var stringValue: String
+    package var intValue: Int?
 
-    init(stringValue: String) {
+    package init(stringValue: String) {
         self.stringValue = stringValue
         self.intValue = nil
     }
 
-    init?(intValue: Int) {
+    package init?(intValue: Int) {
         self.stringValue = "\(intValue)"
         self.intValue = intValue
     }

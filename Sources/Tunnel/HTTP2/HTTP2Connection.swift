@@ -148,6 +148,13 @@ package final class HTTP2Connection {
         self.scheduleFlush()
     }
 
+    /// Answers a stream with a whole error response (`ErrorResponse`), `extra` header fields added.
+    package func answer(streamID: Int32, with error: ErrorResponse, adding extra: [HTTPField] = []) {
+        self.respond(streamID: streamID, headers: error.http2Headers(adding: extra), hasBody: true)
+        self.sendData(streamID: streamID, error.body)
+        self.endStream(streamID: streamID)
+    }
+
     package func sendData(streamID: Int32, _ bytes: [UInt8]) {
         self.session.sendData(streamID: streamID, bytes)
         self.scheduleFlush()
@@ -305,9 +312,7 @@ package final class HTTP2Connection {
             self.handlers[streamID] = DiscardingStream()
             let error = ErrorResponse(status: 431, message: "request header list larger than \(limit) bytes",
                                       serviceType: nil)
-            self.respond(streamID: streamID, headers: error.http2Headers(), hasBody: true)
-            self.sendData(streamID: streamID, error.body)
-            self.endStream(streamID: streamID)
+            self.answer(streamID: streamID, with: error)
         } else {
             self.session.reset(streamID: streamID, errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)
         }
