@@ -126,9 +126,12 @@ final class UserHTTP1Connection {
                                            hasBufferedBytes: self.parser.bufferedByteCount > 0)
         }
         let deadline = self.timeouts.deadline
-        guard deadline != self.armedDeadline, let timer = self.timer else { return }
+        // Re-arm only for an earlier deadline: a timer armed for an earlier one fires, finds nothing expired and
+        // re-arms for the deadline then in force, so requests on a kept-alive connection cost no timer work each.
+        guard let deadline, let timer = self.timer else { return }
+        if let armed = self.armedDeadline, armed <= deadline { return }
         self.armedDeadline = deadline
-        if let deadline { timer.arm(at: deadline) } else { timer.disarm() }
+        timer.arm(at: deadline)
     }
 
     private func timerFired() {

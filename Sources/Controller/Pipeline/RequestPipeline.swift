@@ -121,9 +121,8 @@ struct RequestPipeline: Sendable {
             return .respond(route.respond(request))
         }
         if let gateway = self.gateway, let outcome = gateway.decide(request, pipeline: self) { return outcome }
-        let authorizations = request.values(of: "authorization")
         let route: Route
-        switch self.authenticate(authorizations.first, request.peerCertificate) {
+        switch self.authenticate(request.first("authorization"), request.peerCertificate) {
         case .failure(let refusal):
             return .refuse(RequestRefusal(
                 error: ErrorResponse(status: refusal.status, message: refusal.reason,
@@ -171,7 +170,7 @@ enum RequestChecks {
         }
         if request.transport == .http1 {
             // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-            let hosts = request.values(of: "host").count
+            let hosts = request.count(of: "host")
             guard hosts == 1 || (hosts == 0 && request.version == "HTTP/1.0") else {
                 return refuse(400, "a request needs exactly one Host header")
             }
@@ -180,7 +179,7 @@ enum RequestChecks {
         if let refusal = RequestTarget.check(request.target, method: request.upgrade == nil ? request.method : "GET") {
             return refuse(400, refusal.description)
         }
-        if request.values(of: "authorization").count > 1 {
+        if request.count(of: "authorization") > 1 {
             return refuse(400, "more than one Authorization header")
         }
         return nil

@@ -33,6 +33,18 @@ struct UserRequest: Sendable {
         self.target.firstIndex(of: "?").map { self.target[..<$0] } ?? self.target[...]
     }
 
+    /// How many fields of this name the request has.
+    func count(of lowercasedName: String) -> Int {
+        var count = 0
+        for field in self.headers where field.name == lowercasedName { count += 1 }
+        return count
+    }
+
+    /// The first value of a header.
+    func first(_ lowercasedName: String) -> String? {
+        self.headers.first { $0.name == lowercasedName }?.value
+    }
+
     /// Every value of a header, in order.
     func values(of lowercasedName: String) -> [String] {
         self.headers.compactMap { $0.name == lowercasedName ? $0.value : nil }
