@@ -103,6 +103,19 @@ private func parseError(_ text: String, sourceLocation: SourceLocation = #_sourc
                 ]))
     }
 
+    /// Found by the kubeconfig fuzz target: quoted scalars were read by Character, so a combining mark after an
+    /// escape's digits made `\u0041` "need 4 hex digits", and one after a backslash hid the escape.
+    @Test func quotedScalarsAreReadByUnicodeScalar() {
+        #expect(parse("a: \"\\u0041\u{301}\"\nb: 'x\u{301}''\u{301}'") == .mapping([
+            "a": .scalar("A\u{301}"), "b": .scalar("x\u{301}'\u{301}"),
+        ]))
+        let backslashThenMark = parseError("a: \"\\\u{301}\"")
+        let unknownEscape = "unknown escape `\\\u{301}` in a double-quoted string"
+        #expect(backslashThenMark?.reason == unknownEscape)
+        let signedDigits = parseError(#"a: "\u+041""#)
+        #expect(signedDigits?.reason == #"escape `\u` needs 4 hex digits"#)
+    }
+
     @Test func commentsAndBlankLines() {
         let node = parse(
             """
