@@ -83,6 +83,11 @@ run_target() {
         ${FUZZ_ARGS:-} "$work" "$corpus" 2>&1 | tee "$OUT/work/$target.log" \
         | grep -E '^(==[0-9]+==|SUMMARY|artifact_prefix|stat::|.*Fatal error)' || true
     status=${PIPESTATUS[0]}
+    local executions
+    executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/work/$target.log")
+    echo "fuzz: $target ran ${executions:-?} inputs"
+    # One line per run, so executions can be summed over a session.
+    echo "$(date -u +%FT%TZ) $target ${FUZZ_SECONDS}s ${executions:-?}" >> "$OUT/executions.log"
     SWIFT_BACKTRACE=enable=no "$binary" -merge=1 -max_len="$(max_len "$target")" "$corpus" "$work" \
         > "$OUT/work/$target.merge.log" 2>&1 || echo "fuzz: merge of $target failed, see $OUT/work/$target.merge.log"
     return "$status"
