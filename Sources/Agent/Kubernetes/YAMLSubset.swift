@@ -34,6 +34,9 @@ enum YAMLSubset {
         var description: String { "line \(self.line): \(self.reason)" }
     }
 
+    /// How deep values may nest, in either style, so a hostile file cannot exhaust the stack.
+    static let maxDepth = 64
+
     /// Parses `text` as one YAML (or JSON) document; an empty document is `.null`.
     static func parse(_ text: String) throws(ParseError) -> Node {
         let lines = Self.splitLines(text)
@@ -81,6 +84,8 @@ private struct BlockParser {
     var end: Int
     /// Replaces the next line's view after `- `, so an item's content reads as a line of its own.
     var pending: Line?
+    /// Mappings and sequences open around the value being read.
+    var depth = 0
 
     init(lines: [Substring]) {
         self.lines = lines
@@ -173,6 +178,8 @@ private struct BlockParser {
     mutating func parseSequence(
         indent: Int, isValueOfKeyAtSameIndent: Bool
     ) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
+        try self.enterCollection()
+        defer { self.depth -= 1 }
         var items: [YAMLSubset.Node] = []
         while let line = try self.peek(), line.indent == indent, Self.isSequenceItem(line.content) {
             let afterDash = line.content.dropFirst()
@@ -193,6 +200,8 @@ private struct BlockParser {
     }
 
     mutating func parseMapping(indent: Int) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
+        try self.enterCollection()
+        defer { self.depth -= 1 }
         var entries: [String: YAMLSubset.Node] = [:]
         while let line = try self.peek(), line.indent == indent, !Self.isSequenceItem(line.content) {
             guard let (key, rest) = try Self.splitKey(line) else {
@@ -209,6 +218,15 @@ private struct BlockParser {
         }
         try self.expectEnd(of: indent)
         return .mapping(entries)
+    }
+
+    /// Counts a mapping or sequence opening; its values sit one level deeper, within `YAMLSubset.maxDepth`.
+    mutating func enterCollection() throws(YAMLSubset.ParseError) {
+        guard self.depth + 1 < YAMLSubset.maxDepth else {
+            let line = try self.peek()?.number ?? self.position + 1
+            throw YAMLSubset.ParseError(line: line, reason: "nested deeper than \(YAMLSubset.maxDepth) levels")
+        }
+        self.depth += 1
     }
 
     /// After a collection at `indent` ends, the next line must be less indented.
@@ -243,17 +261,18 @@ private struct BlockParser {
     mutating func parseInlineValue(
         _ text: Substring, line: Line, ownerIndent: Int
     ) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
-        switch text.first {
+        // Indicators are single scalars: a combining mark after one must not hide it.
+        switch text.unicodeScalars.first {
         case "\"", "'":
             return .scalar(try self.readQuoted(text, line: line))
         case "{", "[":
-            let closing: Character = text.first == "{" ? "}" : "]"
-            let inner = text.dropFirst().drop { $0 == " " || $0 == "\t" }
-            guard inner.first == closing, Self.isEndOfLine(inner.dropFirst()) else {
+            let isMapping = text.unicodeScalars.first == "{"
+            let inner = text.unicodeScalars.dropFirst().drop { $0 == " " || $0 == "\t" }
+            guard inner.first == (isMapping ? "}" : "]"), Self.isEndOfLine(Substring(inner.dropFirst())) else {
                 throw self.error(
                     line, "flow collections (`{…}`, `[…]`) are supported only when empty; use block style")
             }
-            return text.first == "{" ? .mapping([:]) : .sequence([])
+            return isMapping ? .mapping([:]) : .sequence([])
         case "|", ">":
             throw self.error(line, "block scalars (`|`, `>`) are not supported; write the value on one line or quoted")
         case "&", "*":
@@ -261,7 +280,7 @@ private struct BlockParser {
         case "!":
             throw self.error(line, "tags (`!`) are not supported")
         case "%", "@", "`":
-            throw self.error(line, "a plain value cannot start with `\(text.first!)`; quote it")
+            throw self.error(line, "a plain value cannot start with `\(text.unicodeScalars.first!)`; quote it")
         default:
             return try self.readPlain(text, line: line, ownerIndent: ownerIndent)
         }
@@ -345,7 +364,7 @@ private struct BlockParser {
     /// Splits `key: rest` (plain or quoted key); nil when the line is not a mapping entry.
     static func splitKey(_ line: Line) throws(YAMLSubset.ParseError) -> (String, Substring)? {
         let content = line.content
-        switch content.first {
+        switch content.unicodeScalars.first {
         case "\"", "'":
             var scanner = QuotedScalarScanner(lines: [content], line: 0, text: content)
             guard let (key, _, rest) = try? scanner.scan() else { return nil }
@@ -553,7 +572,9 @@ private struct JSONReader {
     }
 
     mutating func readValue(depth: Int) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
-        guard depth < 64 else { throw self.error("JSON nested deeper than 64 levels") }
+        guard depth < YAMLSubset.maxDepth else {
+            throw self.error("JSON nested deeper than \(YAMLSubset.maxDepth) levels")
+        }
         self.skipWhitespace()
         guard self.index < self.bytes.count else { throw self.error("unexpected end of the JSON document") }
         switch self.bytes[self.index] {
