@@ -80,9 +80,8 @@ run_target() {
     # New inputs go to the scratch folder first; only those adding coverage are merged into the committed corpus.
     SWIFT_BACKTRACE=enable=no "$binary" -max_len="$(max_len "$target")" -max_total_time="$FUZZ_SECONDS" \
         -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
-        ${FUZZ_ARGS:-} "$work" "$corpus" 2>&1 | tee "$OUT/work/$target.log" \
-        | grep -E '^(==[0-9]+==|SUMMARY|artifact_prefix|stat::|.*Fatal error)' || true
-    status=${PIPESTATUS[0]}
+        ${FUZZ_ARGS:-} "$work" "$corpus" > "$OUT/work/$target.log" 2>&1 || status=$?
+    grep -E '^(==[0-9]+==|SUMMARY|artifact_prefix|stat::|.*Fatal error)' "$OUT/work/$target.log" || true
     local executions
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/work/$target.log")
     echo "fuzz: $target ran ${executions:-?} inputs"
