@@ -55,6 +55,7 @@ build_tunnel() {
         -module-name Tunnel -package-name porthole "${INCLUDES[@]}" \
         -emit-module -emit-module-path "$OUT/modules/Tunnel.swiftmodule" \
         -c "${sources[@]}" -o "$OUT/obj/Tunnel.o"
+    touch "$OUT/obj/Tunnel.o"  # swiftc leaves an unchanged object's time alone; the check above needs it new
 }
 
 build_target() {
