@@ -98,14 +98,15 @@ enum HTTP2FuzzHarness {
             for event in events {
                 let streamID: Int32
                 switch event {
-                case .headers(let id, _, _), .endStream(let id), .drained(let id, _): streamID = id
+                case .headers(let id, _, _), .endStream(let id), .drained(let id, _), .headerListTooLarge(let id):
+                    streamID = id
                 case .data(let id, let bytes):
                     streamID = id
                     try FuzzFinding.check(!bytes.isEmpty, "empty DATA event on stream \(id)")
                 case .streamClosed(let id, _):
                     try FuzzFinding.check(!self.closed.contains(id), "stream \(id) closed twice")
                     streamID = id
-                case .pingAcknowledged, .goAway: continue
+                case .pingAcknowledged, .goAway, .goAwaySent: continue
                 }
                 try FuzzFinding.check(!self.closed.contains(streamID), "\(event) after stream \(streamID) closed")
                 switch event {
@@ -131,6 +132,8 @@ enum HTTP2FuzzHarness {
                     if self.control & 0x08 == 0 { self.session.consume(streamID: id, count: bytes.count) }
                 case .endStream(let id):
                     if self.session.role == .server { self.session.endStream(streamID: id) }
+                case .headerListTooLarge(let id):
+                    self.session.reset(streamID: id)  // as the owners do when they do not answer 431
                 case .streamClosed(let id, _):
                     self.closed.insert(id)
                 default:
