@@ -21,13 +21,13 @@ OUT=${FUZZ_BUILD_DIR:-.build-fuzz}
 SWIFTC=${SWIFTC:-swiftc}
 CLANG=${CLANG:-$(dirname "$(command -v "$SWIFTC")")/clang}
 FUZZ_SECONDS=${FUZZ_SECONDS:-180}
-ALL_TARGETS=(http1 kubeconfig service-token config http2-server http2-client)
+ALL_TARGETS=(http1 kubeconfig service-token jose config http2-server http2-client)
 
 max_len() {
     case "$1" in
         http1) echo 4096 ;;
         kubeconfig) echo 8192 ;;
-        service-token) echo 2048 ;;
+        service-token | jose) echo 2048 ;;
         config) echo 4096 ;;
         http2-*) echo 4096 ;;
         *) echo "error: unknown target $1" >&2; exit 64 ;;

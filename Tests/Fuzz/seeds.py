@@ -138,6 +138,18 @@ write("service-token", "text", b"\x00" + f"{b64(HEADER)}.{b64(json.dumps(CLAIMS)
 HS256 = '{"alg":"HS256"}'
 write("service-token", "text-hs256", b"\x00" + f"{b64(HS256)}.{b64(json.dumps(CLAIMS))}.c2ln".encode())
 
+# jose: a compact JWS or a JWK Set, as an OIDC provider would send them.
+ED_HEADER = '{"alg":"EdDSA","kid":"ed","typ":"JWT"}'
+OIDC_CLAIMS = {"iss": "https://issuer.example", "aud": ["porthole"], "azp": "porthole", "sub": "u1", "exp": 1800000600,
+               "iat": 1800000000, "nbf": 1799999990, "realm_access": {"roles": ["admin", "dev"]}, "email": "a@b.c"}
+write("jose", "jws-eddsa", f"{b64(ED_HEADER)}.{b64(json.dumps(OIDC_CLAIMS))}.{b64(bytes(64))}")
+write("jose", "jws-es256", f"{b64(HEADER)}.{b64(json.dumps(OIDC_CLAIMS))}.{b64(bytes(range(64)))}")
+write("jose", "jwks", json.dumps({"keys": [
+    {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+    {"kty": "EC", "crv": "P-256", "kid": "ec", "use": "sig", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+     "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+    {"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"}]}))
+
 # config: control (0 services file, 1 controller, 2 agent), then the JSON.
 for index, name in enumerate(["services", "controller", "agent"]):
     write("config", name, bytes([index]) + (REPO / "examples" / "config" / f"{name}.json").read_bytes())

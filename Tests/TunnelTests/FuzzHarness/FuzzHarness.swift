@@ -18,6 +18,7 @@ enum FuzzHarness {
         Target(name: "http1", run: HTTP1FuzzHarness.run),
         Target(name: "kubeconfig", run: KubeconfigFuzzHarness.run),
         Target(name: "service-token", run: ServiceTokenFuzzHarness.run),
+        Target(name: "jose", run: JOSEFuzzHarness.run),
         Target(name: "config", run: ConfigFuzzHarness.run),
         Target(name: "http2-server", run: { (input) throws(FuzzFinding) in try HTTP2FuzzHarness.run(input, .server) }),
         Target(name: "http2-client", run: { (input) throws(FuzzFinding) in try HTTP2FuzzHarness.run(input, .client) }),
