@@ -522,7 +522,7 @@ private struct QuotedScalarScanner {
         var index = start
         for _ in 0..<count {
             guard index < text.endIndex, text[index].isASCII,
-                let digit = HTTP1Parser.ASCII.hexValue(UInt8(text[index].value))
+                let digit = Hex.value(UInt8(text[index].value))
             else { return nil }
             value = value << 4 | UInt32(digit)
             index = text.index(after: index)
