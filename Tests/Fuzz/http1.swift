@@ -2,5 +2,5 @@
 /// Tests/TunnelTests/FuzzHarness, which the unit tests also run over the corpus.
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    FuzzHarness.fuzz("http1", data, size)
+    HTTP1FuzzHarness.target.fuzzOneInput(data, size)
 }

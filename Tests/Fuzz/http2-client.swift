@@ -2,5 +2,5 @@
 /// Tests/TunnelTests/FuzzHarness, which the unit tests also run over the corpus.
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    FuzzHarness.fuzz("http2-client", data, size)
+    HTTP2FuzzHarness.clientTarget.fuzzOneInput(data, size)
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the hand-made seed inputs of every fuzz target into Tests/Fuzz/corpus/TARGET/seed-NAME.
 
-Each target's first bytes are control bytes its harness reads (see Tests/TunnelTests/FuzzHarness); the seeds set
+Each target's first bytes are control bytes its harness reads (see the FuzzHarness folders of Tests/TunnelTests,
+Tests/AgentTests and Tests/ControllerTests); the seeds set
 them. Re-run after changing a harness's input layout; `fuzz.sh run` merges what the fuzzer finds next to them.
 """
 import base64
@@ -150,16 +151,18 @@ write("jose", "jwks", json.dumps({"keys": [
      "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
     {"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"}]}))
 
-# config: control (0 services file, 1 controller, 2 agent), then the JSON.
-for index, name in enumerate(["services", "controller", "agent"]):
+# config (AgentTests): control (bit 0 clear services file, set agent configuration), then the JSON.
+for index, name in enumerate(["services", "agent"]):
     write("config", name, bytes([index]) + (REPO / "examples" / "config" / f"{name}.json").read_bytes())
 write("config", "services-basic", b"\x00" + json.dumps({"services": [{
     "type": "jenkins", "name": "ci", "url": "http://127.0.0.1:8080/base",
     "credentials": {"basicAuth": {"username": "u", "password": "p"}}, "maxIdleConnections": 0}]}).encode())
-write("config", "controller-minimal", b"\x01" + json.dumps({
+
+# controller-config (ControllerTests): the controller's --config JSON, no control byte.
+write("controller-config", "controller", (REPO / "examples" / "config" / "controller.json").read_bytes())
+write("controller-config", "controller-minimal", json.dumps({
     "caCertFile": "ca.crt", "caKeyFile": "ca.key", "serverCertFile": "s.crt", "serverKeyFile": "s.key",
     "serviceListen": "[::1]:0", "pingIntervalSeconds": 0.5}).encode())
-
 
 # HTTP/2: control (see HTTP2FuzzHarness), then frames. HPACK: indexed static entries and literals, no Huffman.
 def frame(kind, flags, stream, payload=b""):
@@ -203,3 +206,37 @@ client_streams = {
 }
 for name, frames in client_streams.items():
     write("http2-client", name, b"\x00" + frames)
+
+
+# websocket: the bytes as WebSocketFuzzEntry.parseUntrusted reads them; the first byte also picks the split point.
+def ws(opcode, payload, fin=True, mask=None):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    length = len(payload)
+    masked = 0x80 if mask else 0
+    if length < 126:
+        head += bytes([masked | length])
+    elif length < 65536:
+        head += bytes([masked | 126]) + struct.pack(">H", length)
+    else:
+        head += bytes([masked | 127]) + struct.pack(">Q", length)
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+KEY = b"\x01\x02\x03\x04"
+write("websocket", "client-text", ws(1, b"hello", mask=KEY))
+write("websocket", "client-fragments-ping", ws(1, "h\u00e9".encode(), fin=False, mask=KEY) + ws(9, b"p", mask=KEY)
+      + ws(0, "llo \u20ac".encode(), mask=KEY))
+write("websocket", "client-binary-126", ws(2, bytes([1]) * 130, fin=False, mask=KEY) + ws(0, b"\x02", mask=KEY))
+write("websocket", "client-close", ws(8, struct.pack(">H", 1000) + b"bye", mask=KEY))
+write("websocket", "server-channel-pong-close", ws(2, b"\x01hi") + ws(10, b"") + ws(8, struct.pack(">H", 1001)))
+write("websocket", "server-long-text", ws(1, b"a" * 250))
+write("websocket", "handshake-request", "Upgrade: websocket\nConnection: Upgrade\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n"
+      "Sec-WebSocket-Protocol: v4.channel.k8s.io\n")
+write("websocket", "handshake-response", "Upgrade: websocket\nConnection: Upgrade\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n")
+write("websocket", "exit-status", '{"status":"Failure","reason":"NonZeroExitCode",'
+      '"details":{"causes":[{"reason":"ExitCode","message":"1"}]}}')

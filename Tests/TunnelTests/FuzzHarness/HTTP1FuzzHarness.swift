@@ -8,6 +8,7 @@
 /// the parser accepts survives `HTTP1Serializer` and a second parse unchanged (what the proxy forwards is what it
 /// understood).
 enum HTTP1FuzzHarness {
+    static let target = FuzzTarget("http1", run: Self.run)
     static let limits: [(bytes: Int, count: Int)] = [(64 * 1024, 200), (48, 3), (128, 2), (1024, 10)]
     static let methods = ["GET", "HEAD", "CONNECT", "POST"]
 

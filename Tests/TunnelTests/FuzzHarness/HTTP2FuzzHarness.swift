@@ -11,6 +11,8 @@
 /// Properties: no event for a stream after its `.streamClosed`; a client hears only about streams it opened; body
 /// events are never empty; a closed stream leaves nothing behind in the session's per-stream tables.
 enum HTTP2FuzzHarness {
+    static let serverTarget = FuzzTarget("http2-server") { (input) throws(FuzzFinding) in try Self.run(input, .server) }
+    static let clientTarget = FuzzTarget("http2-client") { (input) throws(FuzzFinding) in try Self.run(input, .client) }
     static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     static let pieceSizes = [Int.max, 1, 7, 64, 512, 9, 100, 4096]
 

@@ -5,6 +5,8 @@
 ///
 /// Property: no crash; the entry point discards every result.
 enum JOSEFuzzHarness {
+    static let target = FuzzTarget("jose", run: Self.run)
+
     static func run(_ input: [UInt8]) throws(FuzzFinding) {
         JOSEFuzzEntry.parseUntrusted(input)
     }
