@@ -37,6 +37,7 @@ help:
 	@echo "make build      debug build;  make release: release build"
 	@echo "make bench      benchmarks: Porthole vs direct vs HAProxy, cost per agent and per stream (~8 min)"
 	@echo "make ui-assets  join Debian's node-xterm into $(UI_ASSETS)/xterm.js (part of build)"
+	@echo "make fuzz       libFuzzer targets, FUZZ_SECONDS (180) each; make fuzz-replay: corpus and crashes once"
 	@echo "make clean      remove build output, scratch folders and $(VENV)"
 	@echo "packages        build: $(APT_BUILD)"
 	@echo "                run:   $(APT_RUN); PyPI into $(VENV): $(PIP_RUN)"
@@ -113,6 +114,17 @@ test: deps-test ui-assets unit-test e2e-test
 bench: deps-test
 	$(SWIFT) build -c release
 	$(PYTHON) bench/run.py --bin "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_ARGS)
+
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer), one target at a time, FUZZ_SECONDS each; new coverage is
+# merged into Tests/Fuzz/corpus, crashes land in Tests/Fuzz/crashes (see Tests/Fuzz/README.md).
+FUZZ_SECONDS ?= 180
+.PHONY: fuzz fuzz-replay
+fuzz: deps-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash Tests/Fuzz/fuzz.sh run $(FUZZ_TARGETS)
+
+# Every committed fuzz input once through the sanitizer build (`make test` replays them without it).
+fuzz-replay: deps-build
+	bash Tests/Fuzz/fuzz.sh replay $(FUZZ_TARGETS)
 
 clean:
 	rm -rf .build scratch $(VENV)

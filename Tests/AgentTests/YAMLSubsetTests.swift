@@ -103,6 +103,33 @@ private func parseError(_ text: String, sourceLocation: SourceLocation = #_sourc
                 ]))
     }
 
+    /// Found by the kubeconfig fuzz target: quoted scalars were read by Character, so a combining mark after an
+    /// escape's digits made `\u0041` "need 4 hex digits", and one after a quote or a backslash hid it.
+    @Test func quotedScalarsAreReadByUnicodeScalar() {
+        #expect(parse("a: \"\\u0041\u{301}\"\nb: '\u{301}''\u{301}'\n\"\u{614}k\": []") == .mapping([
+            "a": .scalar("A\u{301}"), "b": .scalar("\u{301}'\u{301}"), "\u{614}k": .sequence([]),
+        ]))
+        #expect(parse("\"\u{614}x\"") == .scalar("\u{614}x"))
+        let backslashThenMark = parseError("a: \"\\\u{301}\"")
+        let unknownEscape = "unknown escape `\\\u{301}` in a double-quoted string"
+        #expect(backslashThenMark?.reason == unknownEscape)
+        let signedDigits = parseError(#"a: "\u+041""#)
+        #expect(signedDigits?.reason == #"escape `\u` needs 4 hex digits"#)
+    }
+
+    /// Block style had no depth limit: 100,000 nested `- ` overflowed the stack, and 65 levels read as YAML but were
+    /// refused as JSON (found by the kubeconfig fuzz target's JSON round trip).
+    @Test func nestingStopsAtTheJSONLimit() {
+        func nested(_ depth: Int) -> YAMLSubset.Node {
+            depth == 0 ? .scalar("x") : .sequence([nested(depth - 1)])
+        }
+        #expect(parse(String(repeating: "- ", count: 63) + "x") == nested(63))
+        #expect(parseError(String(repeating: "- ", count: 64) + "x")?.reason == "nested deeper than 64 levels")
+        #expect(parseError(String(repeating: "- ", count: 100_000) + "x")?.reason == "nested deeper than 64 levels")
+        let mappings = (0..<80).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\n")
+        #expect(parseError(mappings)?.line == 64)
+    }
+
     @Test func commentsAndBlankLines() {
         let node = parse(
             """

@@ -205,4 +205,46 @@ private struct SessionPair {
         #expect(HTTP2Frames.goAway(lastStreamID: 0, errorCode: 0, debugData: String(repeating: "x", count: 999))
             .count == 9 + 8 + 256)
     }
+
+    @Test func answeringAStreamThePeerResetKeepsNothing() throws {
+        var pair = try SessionPair()
+        let stream = try pair.client.submitRequest(self.requestHeaders, hasBody: true)
+        try pair.pump()
+        pair.client.reset(streamID: stream)
+        try pair.pump()
+        #expect(pair.serverEvents.contains(.streamClosed(streamID: stream, errorCode: NGHTTP2_CANCEL.rawValue)))
+        // The answer was being prepared when the reset arrived (found by the http2-server fuzz target).
+        try pair.server.submitResponse(streamID: stream, [HTTPField(":status", "200")], hasBody: true)
+        pair.server.sendData(streamID: stream, [UInt8](repeating: 7, count: 1000))
+        #expect(pair.server.queuedByteCount(streamID: stream) == 0)
+        #expect(pair.server.outbound.isEmpty)
+    }
+
+    @Test func clientRefusesServerPush() throws {
+        let client = try HTTP2Session(role: .client)
+        let stream = try client.submitRequest(self.requestHeaders, hasBody: false)
+        var output: [UInt8] = []
+        _ = try client.send(into: &output)
+        func frame(_ type: UInt8, _ flags: UInt8, _ streamID: UInt32, _ payload: [UInt8]) -> [UInt8] {
+            [0, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF), type, flags]
+                + withUnsafeBytes(of: streamID.bigEndian, Array.init) + payload
+        }
+        let promised: UInt32 = 2
+        let pushed = frame(4, 0, 0, [])  // SETTINGS
+            + frame(5, 0x4, UInt32(stream), withUnsafeBytes(of: promised.bigEndian, Array.init)
+                + [0x82, 0x84, 0x87, 0x41, 0x01, UInt8(ascii: "a")])  // PUSH_PROMISE: GET https://a/
+            + frame(1, 0x5, promised, [0x88])  // HEADERS :status 200, END_STREAM
+        // Found by the http2-client fuzz target: pushed streams surfaced as responses on streams never opened.
+        let events = (try? pushed.withUnsafeBytes { try client.receive($0) }) ?? []
+        #expect(!events.contains { event in
+            switch event {
+            case .headers(Int32(promised), _, _), .data(Int32(promised), _), .endStream(Int32(promised)): true
+            default: false
+            }
+        })
+        output = []
+        _ = try? client.send(into: &output)
+        let resetPromised: [UInt8] = [0, 0, 4, 3, 0] + withUnsafeBytes(of: promised.bigEndian, Array.init)
+        #expect(output.indices.contains { output[$0...].starts(with: resetPromised) }, "no RST_STREAM in \(output)")
+    }
 }

@@ -34,6 +34,9 @@ enum YAMLSubset {
         var description: String { "line \(self.line): \(self.reason)" }
     }
 
+    /// How deep values may nest, in either style, so a hostile file cannot exhaust the stack.
+    static let maxDepth = 64
+
     /// Parses `text` as one YAML (or JSON) document; an empty document is `.null`.
     static func parse(_ text: String) throws(ParseError) -> Node {
         let lines = Self.splitLines(text)
@@ -81,6 +84,8 @@ private struct BlockParser {
     var end: Int
     /// Replaces the next line's view after `- `, so an item's content reads as a line of its own.
     var pending: Line?
+    /// Mappings and sequences open around the value being read.
+    var depth = 0
 
     init(lines: [Substring]) {
         self.lines = lines
@@ -173,6 +178,8 @@ private struct BlockParser {
     mutating func parseSequence(
         indent: Int, isValueOfKeyAtSameIndent: Bool
     ) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
+        try self.enterCollection()
+        defer { self.depth -= 1 }
         var items: [YAMLSubset.Node] = []
         while let line = try self.peek(), line.indent == indent, Self.isSequenceItem(line.content) {
             let afterDash = line.content.dropFirst()
@@ -193,6 +200,8 @@ private struct BlockParser {
     }
 
     mutating func parseMapping(indent: Int) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
+        try self.enterCollection()
+        defer { self.depth -= 1 }
         var entries: [String: YAMLSubset.Node] = [:]
         while let line = try self.peek(), line.indent == indent, !Self.isSequenceItem(line.content) {
             guard let (key, rest) = try Self.splitKey(line) else {
@@ -209,6 +218,15 @@ private struct BlockParser {
         }
         try self.expectEnd(of: indent)
         return .mapping(entries)
+    }
+
+    /// Counts a mapping or sequence opening; its values sit one level deeper, within `YAMLSubset.maxDepth`.
+    mutating func enterCollection() throws(YAMLSubset.ParseError) {
+        guard self.depth + 1 < YAMLSubset.maxDepth else {
+            let line = try self.peek()?.number ?? self.position + 1
+            throw YAMLSubset.ParseError(line: line, reason: "nested deeper than \(YAMLSubset.maxDepth) levels")
+        }
+        self.depth += 1
     }
 
     /// After a collection at `indent` ends, the next line must be less indented.
@@ -243,17 +261,18 @@ private struct BlockParser {
     mutating func parseInlineValue(
         _ text: Substring, line: Line, ownerIndent: Int
     ) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
-        switch text.first {
+        // Indicators are single scalars: a combining mark after one must not hide it.
+        switch text.unicodeScalars.first {
         case "\"", "'":
             return .scalar(try self.readQuoted(text, line: line))
         case "{", "[":
-            let closing: Character = text.first == "{" ? "}" : "]"
-            let inner = text.dropFirst().drop { $0 == " " || $0 == "\t" }
-            guard inner.first == closing, Self.isEndOfLine(inner.dropFirst()) else {
+            let isMapping = text.unicodeScalars.first == "{"
+            let inner = text.unicodeScalars.dropFirst().drop { $0 == " " || $0 == "\t" }
+            guard inner.first == (isMapping ? "}" : "]"), Self.isEndOfLine(Substring(inner.dropFirst())) else {
                 throw self.error(
                     line, "flow collections (`{…}`, `[…]`) are supported only when empty; use block style")
             }
-            return text.first == "{" ? .mapping([:]) : .sequence([])
+            return isMapping ? .mapping([:]) : .sequence([])
         case "|", ">":
             throw self.error(line, "block scalars (`|`, `>`) are not supported; write the value on one line or quoted")
         case "&", "*":
@@ -261,7 +280,7 @@ private struct BlockParser {
         case "!":
             throw self.error(line, "tags (`!`) are not supported")
         case "%", "@", "`":
-            throw self.error(line, "a plain value cannot start with `\(text.first!)`; quote it")
+            throw self.error(line, "a plain value cannot start with `\(text.unicodeScalars.first!)`; quote it")
         default:
             return try self.readPlain(text, line: line, ownerIndent: ownerIndent)
         }
@@ -345,7 +364,7 @@ private struct BlockParser {
     /// Splits `key: rest` (plain or quoted key); nil when the line is not a mapping entry.
     static func splitKey(_ line: Line) throws(YAMLSubset.ParseError) -> (String, Substring)? {
         let content = line.content
-        switch content.first {
+        switch content.unicodeScalars.first {
         case "\"", "'":
             var scanner = QuotedScalarScanner(lines: [content], line: 0, text: content)
             guard let (key, _, rest) = try? scanner.scan() else { return nil }
@@ -387,19 +406,24 @@ private struct QuotedScalarScanner {
     var text: Substring
 
     /// The value, the 0-based line where it closed, and the text after the closing quote.
+    ///
+    /// Reads Unicode scalars, not Characters: a combining mark after a quote or a backslash must not hide it.
     mutating func scan() throws(YAMLSubset.ParseError) -> (String, Int, Substring) {
         let startLine = self.line
-        let quote = self.text.first!
+        let quote = self.text.unicodeScalars.first!
         let kind = quote == "\"" ? "double-quoted" : "single-quoted"
         var value = ""
-        var index = self.text.index(after: self.text.startIndex)
+        var scalars = self.text.unicodeScalars
+        var index = scalars.index(after: scalars.startIndex)
         var isEscapedBreak = false
         while true {
-            guard index < self.text.endIndex else {
+            guard index < scalars.endIndex else {
                 // The line ended inside the quotes: trailing white space goes and the break folds to a space,
                 // or to one newline per blank line; after `\` the lines join with nothing between.
                 if !isEscapedBreak {
-                    while let last = value.last, last == " " || last == "\t" { value.removeLast() }
+                    while let last = value.unicodeScalars.last, last == " " || last == "\t" {
+                        value.unicodeScalars.removeLast()
+                    }
                 }
                 var blankLines = 0
                 repeat {
@@ -407,7 +431,7 @@ private struct QuotedScalarScanner {
                         throw YAMLSubset.ParseError(line: startLine + 1, reason: "unterminated \(kind) string")
                     }
                     self.line += 1
-                    self.text = self.lines[self.line].drop { $0 == " " || $0 == "\t" }
+                    self.text = Substring(self.lines[self.line].unicodeScalars.drop { $0 == " " || $0 == "\t" })
                     blankLines += self.text.isEmpty ? 1 : 0
                 } while self.text.isEmpty
                 if blankLines > 0 {
@@ -416,41 +440,42 @@ private struct QuotedScalarScanner {
                     value += " "
                 }
                 isEscapedBreak = false
-                index = self.text.startIndex
+                scalars = self.text.unicodeScalars
+                index = scalars.startIndex
                 continue
             }
-            let character = self.text[index]
-            let next = self.text.index(after: index)
-            if character == quote {
-                if quote == "'", next < self.text.endIndex, self.text[next] == "'" {
-                    value.append("'")
-                    index = self.text.index(after: next)
+            let scalar = scalars[index]
+            let next = scalars.index(after: index)
+            if scalar == quote {
+                if quote == "'", next < scalars.endIndex, scalars[next] == "'" {
+                    value.unicodeScalars.append("'")
+                    index = scalars.index(after: next)
                     continue
                 }
-                return (value, self.line, self.text[next...])
+                return (value, self.line, Substring(scalars[next...]))
             }
-            if quote == "\"", character == "\\" {
-                if next == self.text.endIndex {
+            if quote == "\"", scalar == "\\" {
+                if next == scalars.endIndex {
                     isEscapedBreak = true
                     index = next
                     continue
                 }
-                let (decoded, after) = try self.escape(in: self.text, at: next)
-                value.unicodeScalars.append(contentsOf: decoded.unicodeScalars)
+                let (decoded, after) = try self.escape(in: scalars, at: next)
+                value.unicodeScalars.append(decoded)
                 index = after
                 continue
             }
-            value.append(character)
+            value.unicodeScalars.append(scalar)
             index = next
         }
     }
 
-    /// Decodes the escape whose letter is at `index`; returns the text and the index after it.
-    func escape(in text: Substring, at index: Substring.Index) throws(YAMLSubset.ParseError) -> (
-        String, Substring.Index
-    ) {
+    /// Decodes the escape whose letter is at `index`; returns the scalar and the index after it.
+    func escape(
+        in text: Substring.UnicodeScalarView, at index: Substring.UnicodeScalarView.Index
+    ) throws(YAMLSubset.ParseError) -> (Unicode.Scalar, Substring.UnicodeScalarView.Index) {
         let after = text.index(after: index)
-        let simple: [Character: String] = [
+        let simple: [Unicode.Scalar: Unicode.Scalar] = [
             "0": "\0", "a": "\u{07}", "b": "\u{08}", "t": "\t", "\t": "\t", "n": "\n", "v": "\u{0B}",
             "f": "\u{0C}", "r": "\r", "e": "\u{1B}", " ": " ", "\"": "\"", "/": "/", "\\": "\\",
             "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
@@ -465,27 +490,44 @@ private struct QuotedScalarScanner {
             throw YAMLSubset.ParseError(
                 line: self.line + 1, reason: "unknown escape `\\\(text[index])` in a double-quoted string")
         }
-        let hex = text[after...].prefix(digits)
-        guard hex.count == digits, let code = UInt32(hex, radix: 16) else {
+        guard let number = Self.hexDigits(digits, in: text, at: after) else {
             throw YAMLSubset.ParseError(
                 line: self.line + 1, reason: "escape `\\\(text[index])` needs \(digits) hex digits")
         }
-        let end = text.index(after, offsetBy: digits)
+        let (code, end) = (number.value, number.end)
         if digits == 4, (0xD800...0xDBFF).contains(code) {
             // A UTF-16 surrogate pair, as JSON writers produce: `\uD83D\uDE00`.
-            let low = text[end...]
-            if low.hasPrefix("\\u"), let lowCode = UInt32(low.dropFirst(2).prefix(4), radix: 16),
-                low.dropFirst(2).prefix(4).count == 4, (0xDC00...0xDFFF).contains(lowCode),
-                let scalar = Unicode.Scalar(0x10000 + ((code - 0xD800) << 10) + (lowCode - 0xDC00))
+            if end < text.endIndex, text[end] == "\\", text.index(after: end) < text.endIndex,
+                text[text.index(after: end)] == "u",
+                let low = Self.hexDigits(4, in: text, at: text.index(end, offsetBy: 2)),
+                (0xDC00...0xDFFF).contains(low.value),
+                let scalar = Unicode.Scalar(0x10000 + ((code - 0xD800) << 10) + (low.value - 0xDC00))
             {
-                return (String(Character(scalar)), text.index(end, offsetBy: 6))
+                return (scalar, low.end)
             }
         }
         guard let scalar = Unicode.Scalar(code) else {
+            let hex = String(Substring(text[after..<end]))
             throw YAMLSubset.ParseError(
                 line: self.line + 1, reason: "escape `\\\(text[index])\(hex)` is not a Unicode scalar")
         }
-        return (String(Character(scalar)), end)
+        return (scalar, end)
+    }
+
+    /// The value of exactly `count` hex digits at `start` (no sign), and the index after them.
+    static func hexDigits(
+        _ count: Int, in text: Substring.UnicodeScalarView, at start: Substring.UnicodeScalarView.Index
+    ) -> (value: UInt32, end: Substring.UnicodeScalarView.Index)? {
+        var value: UInt32 = 0
+        var index = start
+        for _ in 0..<count {
+            guard index < text.endIndex, text[index].isASCII,
+                let digit = Hex.value(UInt8(text[index].value))
+            else { return nil }
+            value = value << 4 | UInt32(digit)
+            index = text.index(after: index)
+        }
+        return (value, index)
     }
 }
 
@@ -530,7 +572,9 @@ private struct JSONReader {
     }
 
     mutating func readValue(depth: Int) throws(YAMLSubset.ParseError) -> YAMLSubset.Node {
-        guard depth < 64 else { throw self.error("JSON nested deeper than 64 levels") }
+        guard depth < YAMLSubset.maxDepth else {
+            throw self.error("JSON nested deeper than \(YAMLSubset.maxDepth) levels")
+        }
         self.skipWhitespace()
         guard self.index < self.bytes.count else { throw self.error("unexpected end of the JSON document") }
         switch self.bytes[self.index] {

@@ -151,6 +151,10 @@ package final class HTTP2Session {
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue),
                                    value: settings.maxFrameSize),
         ]
+        if role == .client {
+            // Nothing here handles pushed streams: refuse PUSH_PROMISE instead of surfacing streams never opened.
+            entries.append(nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
+        }
         if settings.enableConnectProtocol, role == .server {
             entries.append(nghttp2_settings_entry(
                 settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1))
@@ -224,8 +228,14 @@ package final class HTTP2Session {
         return streamID
     }
 
-    /// Answers a stream. With `hasBody` the stream stays open for `sendData` and `endStream`.
+    /// Answers a stream. With `hasBody` the stream stays open for `sendData` and `endStream`. A stream that is
+    /// already closed (the peer reset it while the answer was being prepared) is not answered.
     package func submitResponse(streamID: Int32, _ headers: [HTTPField], hasBody: Bool) throws {
+        // Its `.streamClosed` has been handed out: a body registered now would never be framed nor freed.
+        // (nghttp2 may keep a closed stream's record for priorities; its state says it is closed.)
+        guard let stream = nghttp2_session_find_stream(self.session, streamID),
+            nghttp2_stream_get_state(stream) != NGHTTP2_STREAM_STATE_CLOSED
+        else { return }
         let rc = withNameValues(headers) { nvs, count in
             if hasBody {
                 var provider = Self.dataProvider()
