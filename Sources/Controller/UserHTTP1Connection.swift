@@ -8,7 +8,17 @@ final class UserHTTP1Connection {
     private let connection: Connection
     private let context: ControllerContext
     private var parser: HTTP1Parser
-    private var stream: TunnelStream?
+    private var stream: TunnelStream? {
+        didSet {
+            // The request's tunnel stream is over for this connection: a debug session forgets it.
+            if oldValue !== self.stream, let ended = self.streamEnded {
+                self.streamEnded = nil
+                ended()
+            }
+        }
+    }
+    /// Called when `stream` ends, for a stream registered with its debug session.
+    private var streamEnded: (@Sendable () -> Void)?
     private var exchange: Exchange?
     private var isReadingPausedForBackpressure = false
     /// Response body bytes written to the user, acknowledged on their tunnel stream once the socket took them.
@@ -221,7 +231,7 @@ final class UserHTTP1Connection {
             self.stream = stream
             if let onOpen = forward.onOpen {
                 let queue = self.connection.queue
-                onOpen { [self] in
+                self.streamEnded = onOpen { [self] in
                     queue.async {
                         stream.cancel()
                         guard self.stream === stream else { return }

@@ -94,7 +94,17 @@ extension UserHTTP2Connection: @unchecked Sendable {}
 final class UserHTTP2Stream {
     private let streamID: Int32
     private let owner: UserHTTP2Connection
-    private var tunnel: TunnelStream?
+    private var tunnel: TunnelStream? {
+        didSet {
+            // The stream's tunnel stream is over: a debug session forgets it.
+            if oldValue !== self.tunnel, let ended = self.tunnelEnded {
+                self.tunnelEnded = nil
+                ended()
+            }
+        }
+    }
+    /// Called when `tunnel` ends, for a stream registered with its debug session.
+    private var tunnelEnded: (@Sendable () -> Void)?
     private var requestID = RandomID.request()
     private var route = Route(agent: "-", serviceType: "-", serviceName: "-", user: "-")
     private var method = "GET"
@@ -164,7 +174,7 @@ final class UserHTTP2Stream {
             self.tunnel = tunnel
             if let onOpen = forward.onOpen {
                 let queue = self.connection.queue
-                onOpen { [self] in
+                self.tunnelEnded = onOpen { [self] in
                     queue.async {
                         tunnel.cancel()
                         guard !self.isDone else { return }

@@ -183,9 +183,11 @@ struct GatewayStage: Sendable {
         if let sessionStream, let registry = self.sessions?.registry {
             forward.onOpen = { cut in
                 do {
-                    _ = try registry.registerStream(sessionID: sessionStream, cancel: cut)
+                    let token = try registry.registerStream(sessionID: sessionStream, cancel: cut)
+                    return { registry.unregisterStream(token) }
                 } catch {
                     cut()  // the session ended between the decision and the stream's start
+                    return {}
                 }
             }
         }

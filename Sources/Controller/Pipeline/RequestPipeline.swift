@@ -52,8 +52,9 @@ struct TunnelForward: Sendable {
     var audit: StreamAudit? = nil
     /// Called once the tunnel stream is open with a closure that cuts it (the tunnel stream is cancelled and the
     /// user's stream or connection ends), callable from any thread: a debug session registers its streams so
-    /// that expiry or termination cuts every one at once.
-    var onOpen: (@Sendable (_ cut: @escaping @Sendable () -> Void) -> Void)? = nil
+    /// that expiry or termination cuts every one at once. Returns what the transport calls when the stream ended
+    /// by itself, so the registration (and the connection the cut holds) is let go.
+    var onOpen: (@Sendable (_ cut: @escaping @Sendable () -> Void) -> @Sendable () -> Void)? = nil
 }
 
 /// A tunnel session as routing sees it (`TunnelSession`; fakes in tests).
