@@ -18,9 +18,11 @@ let package = Package(
         .executableTarget(name: "Agent", dependencies: ["Tunnel"]),
         .executableTarget(name: "MakeCA", dependencies: ["Tunnel"]),
         .executableTarget(name: "BenchAgents", dependencies: ["Tunnel"], path: "Sources/BenchAgents"),
-        .testTarget(name: "TunnelTests", dependencies: ["Tunnel"]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Tunnel"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Tunnel"]),
+        // What the test targets share (temporary directories, the test Python, fuzz corpus replay): one copy.
+        .target(name: "TestSupport", dependencies: ["Tunnel"], path: "Tests/TestSupport"),
+        .testTarget(name: "TunnelTests", dependencies: ["Tunnel", "TestSupport"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Tunnel", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Tunnel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,50 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Controller
 @testable import Tunnel
 
 
-/// A fresh directory under the system temporary directory, removed when the value is released.
-private final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        self.path = NSTemporaryDirectory() + "porthole-config-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: self.path) }
-
-    func write(_ name: String, _ contents: String) throws -> String {
-        let file = "\(self.path)/\(name)"
-        try contents.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-}
-
 private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
-
-/// Runs `body` and returns the `ConfigurationError` it throws, recording an issue if it throws none.
-private func configurationError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation)
-    -> ConfigurationError?
-{
-    do {
-        try body()
-        Issue.record("expected a ConfigurationError", sourceLocation: sourceLocation)
-    } catch let error as ConfigurationError {
-        return error
-    } catch {
-        Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
-
-private func invalidField(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
-    guard case .invalid(let field, _)? = configurationError(body, sourceLocation: sourceLocation) else { return nil }
-    return field
-}
 
 @Suite struct ControllerConfigurationTests {
     let required = ["--ca-cert", "ca.crt", "--ca-key", "ca.key"]
